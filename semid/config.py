@@ -60,7 +60,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise TypeError(f"{where}: expected a mapping, got {type(value).__name__}")
-        return dict(value)
+        inner = args[1] if len(args) == 2 else Any
+        return {k: _convert(inner, v, f"{where}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
     if tp is bool:

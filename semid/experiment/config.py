@@ -1,0 +1,188 @@
+"""The experiment grid config: datasets x embeddings x ID schemes x quantizers x collisions x seeds.
+
+A config file (TOML, YAML or JSON) maps onto :class:`ExperimentConfig`::
+
+    name = "quickstart"
+    seeds = [0]
+
+    [[datasets]]
+    name = "synthetic"
+    source = "synthetic"            # or "movielens" with path = "..." or download = "ml-latest-small"
+    options = { n_items = 500 }
+
+    [embeddings.search]             # name -> method and its options
+    method = "search"
+    options = { epochs = 1 }
+
+    [[schemes]]                     # one row of the paper's tables
+    name = "search-tuned"
+    scheme = "shared"               # shared | separate | prefix-share
+    embedding = "search"            # for shared
+    # search = "search"; rec = "rec" for separate / prefix-share
+
+    [[quantizers]]
+    method = "rq-kmeans"
+
+    collisions = ["suffix"]
+    [ids]                           # levels / codebook size for every variant
+    levels = 2
+    codebook_size = 256
+    [train]                         # semid.generative.TrainConfig fields
+    epochs = 3
+    [evaluate]
+    k = 30
+
+Every variant is one (dataset, scheme, quantizer, collisions, seed). Embeddings are built
+once per dataset (with ``embedding_seed``); the seed varies the quantizer and the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from semid.config import apply_overrides, from_dict, load_config_file
+
+__all__ = [
+    "DatasetSpec",
+    "EmbeddingSpec",
+    "SchemeSpec",
+    "QuantizerSpec",
+    "IDOptions",
+    "EvalOptions",
+    "ExperimentConfig",
+    "load_experiment_config",
+]
+
+SOURCES = ("synthetic", "movielens")
+SCHEMES = ("shared", "separate", "prefix-share")
+COLLISIONS = ("none", "suffix")
+
+
+@dataclass
+class DatasetSpec:
+    name: str = field(metadata={"help": "short name used in paths and tables"})
+    source: str = field(default="synthetic", metadata={"help": "synthetic | movielens"})
+    path: str | None = field(default=None, metadata={"help": "local MovieLens directory"})
+    download: str | None = field(default=None, metadata={"help": "GroupLens archive name, e.g. ml-latest-small"})
+    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "SyntheticConfig fields (synthetic)"})
+    queries: str = field(default="offline", metadata={"help": "offline | llm"})
+    min_history: int = field(default=1, metadata={"help": "minimum training history per user"})
+    seed: int = field(default=0, metadata={"help": "seed of data generation and query phrasing"})
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"dataset {self.name!r}: source {self.source!r} is not one of {list(SOURCES)}")
+        if self.source == "movielens" and not (self.path or self.download):
+            raise ValueError(f"dataset {self.name!r}: a movielens source needs `path` or `download`")
+        if self.queries not in ("offline", "llm"):
+            raise ValueError(f"dataset {self.name!r}: queries {self.queries!r} must be 'offline' or 'llm'")
+
+
+@dataclass
+class EmbeddingSpec:
+    method: str = field(metadata={"help": "content | search | rec | multitask | fused-concat | fused-svd"})
+    inputs: list[str] = field(default_factory=list, metadata={"help": "for fused methods: two embedding names"})
+    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "the method's config fields"})
+
+
+@dataclass
+class SchemeSpec:
+    name: str = field(metadata={"help": "row label, e.g. 'multi-task'"})
+    scheme: str = field(default="shared", metadata={"help": "shared | separate | prefix-share"})
+    embedding: str | None = field(default=None, metadata={"help": "embedding name (shared)"})
+    search: str | None = field(default=None, metadata={"help": "search embedding name (separate/prefix-share)"})
+    rec: str | None = field(default=None, metadata={"help": "rec embedding name (separate/prefix-share)"})
+    table: str = field(default="", metadata={"help": "report table this row belongs to (table1/table2)"})
+
+    def __post_init__(self) -> None:
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme row {self.name!r}: scheme {self.scheme!r} is not one of {list(SCHEMES)}")
+        if self.scheme == "shared" and not self.embedding:
+            raise ValueError(f"scheme row {self.name!r}: a shared scheme needs `embedding`")
+        if self.scheme != "shared" and not (self.search and self.rec):
+            raise ValueError(f"scheme row {self.name!r}: scheme {self.scheme!r} needs `search` and `rec` embeddings")
+
+    def embedding_names(self) -> list[str]:
+        return [self.embedding] if self.scheme == "shared" else [self.search, self.rec]  # type: ignore[list-item]
+
+
+@dataclass
+class QuantizerSpec:
+    method: str = field(default="rq-kmeans", metadata={"help": "rq-kmeans | rq-vae | rlfq | dict"})
+    preset: str | None = field(default=None, metadata={"help": "rq-vae preset: naive | robust"})
+    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "extra quantizer options"})
+    only_schemes: list[str] = field(default_factory=list, metadata={"help": "restrict to these scheme rows"})
+
+    @property
+    def label(self) -> str:
+        return f"{self.method}-{self.preset}" if self.preset else self.method
+
+
+@dataclass
+class IDOptions:
+    levels: int = field(default=2, metadata={"help": "quantizer levels (the paper: 2)"})
+    codebook_size: int = field(default=256, metadata={"help": "codes per level (the paper: 256)"})
+
+    def __post_init__(self) -> None:
+        if self.levels < 1 or self.codebook_size < 2:
+            raise ValueError(f"ids: levels must be >= 1 and codebook_size >= 2, got {self.levels}, {self.codebook_size}")
+
+
+@dataclass
+class EvalOptions:
+    k: int = field(default=30, metadata={"help": "ranked list length"})
+    max_examples: int | None = field(default=None, metadata={"help": "seeded sample of test examples per task"})
+    sample_seed: int = field(default=0, metadata={"help": "seed of the test sample (same for every variant)"})
+    beam_size: int = field(default=30, metadata={"help": "beam width of constrained decoding"})
+    num_groups: int = field(default=1, metadata={"help": "diverse beam search groups (paper: 30 with beam 60)"})
+    diversity_penalty: float = field(default=0.0, metadata={"help": "diverse beam search penalty (paper: 0.25)"})
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    seeds: list[int] = field(default_factory=lambda: [0])
+    embedding_seed: int = 0
+    datasets: list[DatasetSpec] = field(default_factory=list)
+    embeddings: dict[str, EmbeddingSpec] = field(default_factory=dict)
+    schemes: list[SchemeSpec] = field(default_factory=list)
+    quantizers: list[QuantizerSpec] = field(default_factory=lambda: [QuantizerSpec()])
+    collisions: list[str] = field(default_factory=lambda: ["suffix"])
+    ids: IDOptions = field(default_factory=IDOptions)
+    train: dict[str, Any] = field(default_factory=dict)
+    evaluate: EvalOptions = field(default_factory=EvalOptions)
+    dense_baselines: bool = True
+    random_baseline: bool = True
+    scale_test: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.datasets:
+            raise ValueError("config: at least one [[datasets]] entry is needed")
+        if not self.seeds:
+            raise ValueError("config: seeds must not be empty")
+        names = [d.name for d in self.datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"config: dataset names must be unique, got {names}")
+        for c in self.collisions:
+            if c not in COLLISIONS:
+                raise ValueError(f"config: collisions {c!r} is not one of {list(COLLISIONS)}")
+        for name, spec in self.embeddings.items():
+            for inp in spec.inputs:
+                if inp not in self.embeddings:
+                    raise ValueError(f"embedding {name!r} takes input {inp!r}, which is not defined; defined: {sorted(self.embeddings)}")
+        for row in self.schemes:
+            for e in row.embedding_names():
+                if e not in self.embeddings:
+                    raise ValueError(f"scheme row {row.name!r} uses embedding {e!r}, which is not defined; defined: {sorted(self.embeddings)}")
+        rows = [r.name for r in self.schemes]
+        if len(set(rows)) != len(rows):
+            raise ValueError(f"config: scheme row names must be unique, got {rows}")
+
+
+def load_experiment_config(path: str, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read a TOML/YAML/JSON experiment config, apply ``a.b=c`` overrides, validate."""
+    data = load_config_file(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return from_dict(ExperimentConfig, data, where=str(path))
