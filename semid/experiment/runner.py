@@ -1,0 +1,284 @@
+"""The pipeline over a grid of configs, with stage caching (DESIGN.md "Data flow").
+
+``run_experiment(cfg, run_dir)`` builds, per dataset::
+
+    RUN/<dataset>/data/                                  prepared dataset
+    RUN/<dataset>/embeddings/<name>/                     one per embedding source
+    RUN/<dataset>/eval/dense-<name>/                     dense baseline of each embedding
+    RUN/<dataset>/ids/<row>__<quantizer>__<coll>__s<seed>/
+    RUN/<dataset>/model/<same>/                          the joint generative model
+    RUN/<dataset>/eval/<same>/                           metrics.json + per-example hits
+    RUN/results.json                                     one record per variant and baseline
+    RUN/config.resolved.json, RUN/timings.json
+
+Each stage is reused when its key (config + input keys) is unchanged; see stages.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from semid.config import to_dict
+from semid.experiment.config import DatasetSpec, ExperimentConfig, QuantizerSpec, SchemeSpec
+from semid.experiment.stages import StageCache
+from semid.io import read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["run_experiment", "Variant", "plan_variants"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    dataset: DatasetSpec
+    row: SchemeSpec
+    quantizer: QuantizerSpec
+    collisions: str
+    seed: int
+
+    @property
+    def slug(self) -> str:
+        return f"{self.row.name}__{self.quantizer.label}__{self.collisions}__s{self.seed}"
+
+
+def plan_variants(cfg: ExperimentConfig) -> list[Variant]:
+    """Every (dataset, scheme row, quantizer, collisions, seed) the config asks for."""
+    out = []
+    for ds in cfg.datasets:
+        for row in cfg.schemes:
+            for q in cfg.quantizers:
+                if q.only_schemes and row.name not in q.only_schemes:
+                    continue
+                for coll in cfg.collisions:
+                    for seed in cfg.seeds:
+                        out.append(Variant(ds, row, q, coll, seed))
+    return out
+
+
+# ----------------------------------------------------------------- stage bodies
+def prepare_dataset(spec: DatasetSpec, show_progress: bool = True):
+    """Build the :class:`~semid.data.Dataset` a spec describes."""
+    from semid.data.prepare import prepare
+
+    return prepare(
+        source=spec.source,
+        path=spec.path,
+        download=spec.download,
+        queries=spec.queries,
+        min_history=spec.min_history,
+        seed=spec.seed,
+        synthetic_options=spec.options,
+        show_progress=show_progress,
+    )
+
+
+class _Runner:
+    def __init__(self, cfg: ExperimentConfig, run_dir: Path, show_progress: bool) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.cache = StageCache(run_dir)
+        self.show_progress = show_progress
+        self.results_path = run_dir / "results.json"
+        self.records: list[dict[str, Any]] = []
+        self._datasets: dict[str, Any] = {}
+        self._emb_keys: dict[tuple[str, str], str] = {}
+
+    # ---------------------------------------------------------------- data
+    def dataset(self, spec: DatasetSpec):
+        if spec.name in self._datasets:
+            return self._datasets[spec.name]
+        from semid.data import Dataset
+
+        def build(path: Path) -> None:
+            prepare_dataset(spec, self.show_progress).save(path)
+
+        path, key = self.cache.run("data", spec.name, f"{spec.name}/data", to_dict(spec), build)
+        ds = Dataset.load(path)
+        self._datasets[spec.name] = (ds, path, key)
+        return self._datasets[spec.name]
+
+    # ----------------------------------------------------------- embeddings
+    def embedding(self, spec: DatasetSpec, name: str) -> tuple[Path, str]:
+        ds, _, data_key = self.dataset(spec)
+        if (spec.name, name) in self._emb_keys:
+            return self.run_dir / spec.name / "embeddings" / name, self._emb_keys[(spec.name, name)]
+        emb_spec = self.cfg.embeddings[name]
+        inputs = [self.embedding(spec, inp) for inp in emb_spec.inputs]
+
+        def build(path: Path) -> None:
+            from semid.embed import build_embeddings, load_embeddings
+
+            loaded = [load_embeddings(p) for p, _ in inputs]
+            emb = build_embeddings(ds, emb_spec.method, dict(emb_spec.options), inputs=loaded or None,
+                                   seed=self.cfg.embedding_seed, show_progress=self.show_progress)
+            emb.save(path)
+
+        stage_spec = {"data": data_key, "method": emb_spec.method, "options": emb_spec.options,
+                      "inputs": [k for _, k in inputs], "seed": self.cfg.embedding_seed}
+        path, key = self.cache.run("embeddings", f"{spec.name}/{name}", f"{spec.name}/embeddings/{name}", stage_spec, build)
+        self._emb_keys[(spec.name, name)] = key
+        return path, key
+
+    # ------------------------------------------------------------ baselines
+    def dense_baselines(self, spec: DatasetSpec) -> None:
+        ds, _, data_key = self.dataset(spec)
+        from semid.evaluate.baselines import popularity_metrics
+
+        def pop(path: Path) -> None:
+            path.mkdir(parents=True, exist_ok=True)
+            write_json(path / "metrics.json", popularity_metrics(ds))
+
+        path, _ = self.cache.run("baseline", f"{spec.name}/popularity", f"{spec.name}/eval/popularity",
+                                 {"data": data_key, "k": self.cfg.evaluate.k}, pop)
+        self._record({"kind": "popularity", "dataset": spec.name}, read_json(path / "metrics.json"))
+        if not self.cfg.dense_baselines:
+            return
+        names = sorted({e for row in self.cfg.schemes for e in row.embedding_names()})
+        for name in names:
+            emb_path, emb_key = self.embedding(spec, name)
+
+            def dense(path: Path, emb_path: Path = emb_path) -> None:
+                from semid.embed import load_embeddings
+                from semid.evaluate.dense import evaluate_dense
+
+                res = evaluate_dense(ds, load_embeddings(emb_path), k=self.cfg.evaluate.k, show_progress=self.show_progress)
+                path.mkdir(parents=True, exist_ok=True)
+                write_json(path / "metrics.json", res.metrics)
+
+            path, _ = self.cache.run("dense", f"{spec.name}/{name}", f"{spec.name}/eval/dense-{name}",
+                                     {"data": data_key, "embedding": emb_key, "k": self.cfg.evaluate.k}, dense)
+            self._record({"kind": "dense", "dataset": spec.name, "embedding": name}, read_json(path / "metrics.json"))
+
+    # ---------------------------------------------------------------- IDs
+    def ids(self, v: Variant) -> tuple[Path, str]:
+        ds, _, data_key = self.dataset(v.dataset)
+        embs = {n: self.embedding(v.dataset, n) for n in v.row.embedding_names()}
+
+        def build(path: Path) -> None:
+            import numpy as np
+
+            from semid.embed import load_embeddings
+            from semid.ids import build_ids, save_built
+
+            if v.row.scheme == "shared":
+                x: Any = load_embeddings(embs[v.row.embedding][0]).vectors
+            else:
+                x = {"search": load_embeddings(embs[v.row.search][0]).vectors,
+                     "rec": load_embeddings(embs[v.row.rec][0]).vectors}
+            built = build_ids(x, scheme=v.row.scheme, method=v.quantizer.method, levels=self.cfg.ids.levels,
+                              codebook_size=self.cfg.ids.codebook_size, collisions=v.collisions, seed=v.seed,
+                              preset=v.quantizer.preset, popularity=np.asarray(ds.train_counts),
+                              show_progress=self.show_progress, **v.quantizer.options)
+            save_built(built, path)
+
+        spec = {"data": data_key, "embeddings": {n: k for n, (_, k) in embs.items()}, "scheme": v.row.scheme,
+                "quantizer": to_dict(v.quantizer), "collisions": v.collisions, "seed": v.seed, "ids": to_dict(self.cfg.ids)}
+        return self.cache.run("ids", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/ids/{v.slug}", spec, build)
+
+    # -------------------------------------------------------------- model
+    def model(self, v: Variant, ids_path: Path, ids_key: str) -> tuple[Path, str]:
+        ds, _, data_key = self.dataset(v.dataset)
+        train_opts = dict(self.cfg.train)
+        train_opts["seed"] = v.seed
+
+        def build(path: Path) -> None:
+            from semid.config import from_dict
+            from semid.generative import TrainConfig, train_model
+            from semid.ids.types import SemanticIDs
+
+            tc = from_dict(TrainConfig, train_opts, where="train")
+            train_model(ds, SemanticIDs.load(ids_path), tc, path, show_progress=self.show_progress)
+
+        spec = {"data": data_key, "ids": ids_key, "train": train_opts}
+        return self.cache.run("model", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/model/{v.slug}", spec, build,
+                              resumable=True)
+
+    def evaluate(self, v: Variant, model_path: Path, model_key: str) -> dict[str, Any]:
+        ds, _, data_key = self.dataset(v.dataset)
+        ev = self.cfg.evaluate
+
+        def build(path: Path) -> None:
+            from semid.evaluate.generative import evaluate_generative
+
+            res = evaluate_generative(model_path, ds, k=ev.k, max_examples=ev.max_examples, sample_seed=ev.sample_seed,
+                                      beam_size=ev.beam_size, num_groups=ev.num_groups,
+                                      diversity_penalty=ev.diversity_penalty, show_progress=self.show_progress)
+            res.save(path)
+
+        path, _ = self.cache.run("eval", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/eval/{v.slug}",
+                                 {"data": data_key, "model": model_key, "eval": to_dict(ev)}, build)
+        return read_json(path / "metrics.json")
+
+    def random_baseline(self, v: Variant, ids_path: Path, ids_key: str) -> None:
+        ds, _, data_key = self.dataset(v.dataset)
+        ev = self.cfg.evaluate
+
+        def build(path: Path) -> None:
+            from semid.evaluate.generative import random_id_baseline
+            from semid.ids.types import SemanticIDs
+
+            res = random_id_baseline(ds, SemanticIDs.load(ids_path), k=ev.k, seed=v.seed,
+                                     max_examples=ev.max_examples, sample_seed=ev.sample_seed)
+            res.save(path)
+
+        path, _ = self.cache.run("baseline", f"{v.dataset.name}/random-s{v.seed}", f"{v.dataset.name}/eval/random-ids__s{v.seed}",
+                                 {"data": data_key, "ids": ids_key, "eval": to_dict(ev), "seed": v.seed}, build)
+        self._record({"kind": "random", "dataset": v.dataset.name, "seed": v.seed, "ids_from": v.slug},
+                     read_json(path / "metrics.json"))
+
+    # ------------------------------------------------------------- results
+    def _record(self, keys: dict[str, Any], metrics: dict[str, Any]) -> None:
+        rec = dict(keys)
+        rec.update({k: v for k, v in metrics.items() if not isinstance(v, list | dict)})
+        self.records = [r for r in self.records if {k: r.get(k) for k in keys} != keys]
+        self.records.append(rec)
+        write_json(self.results_path, {"name": self.cfg.name, "records": self.records})
+
+
+def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, show_progress: bool = True) -> Path:
+    """Run (or resume) every stage of ``cfg`` under ``run_dir``; returns ``run_dir/results.json``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.resolved.json", to_dict(cfg))
+    r = _Runner(cfg, run_dir, show_progress)
+    variants = plan_variants(cfg)
+    t_start = time.perf_counter()
+    total = len(cfg.datasets) + len(variants)
+    bar = tqdm(total=total, desc=f"semid run {cfg.name}", unit="step", disable=not show_progress, position=0)
+    random_done: set[tuple[str, int]] = set()
+    for spec in cfg.datasets:
+        bar.set_postfix_str(f"{spec.name}: data, embeddings, baselines")
+        r.dataset(spec)
+        r.dense_baselines(spec)
+        bar.update(1)
+    for i, v in enumerate(variants, 1):
+        bar.set_postfix_str(f"[{i}/{len(variants)}] {v.dataset.name}/{v.slug}")
+        logger.info("variant %d/%d: %s/%s", i, len(variants), v.dataset.name, v.slug)
+        ids_path, ids_key = r.ids(v)
+        if cfg.random_baseline and (v.dataset.name, v.seed) not in random_done:
+            r.random_baseline(v, ids_path, ids_key)
+            random_done.add((v.dataset.name, v.seed))
+        model_path, model_key = r.model(v, ids_path, ids_key)
+        metrics = r.evaluate(v, model_path, model_key)
+        diag = read_json(ids_path / "diagnostics.json")
+        keys = {"kind": "generative", "dataset": v.dataset.name, "row": v.row.name, "table": v.row.table,
+                "scheme": v.row.scheme, "embedding": v.row.embedding or f"{v.row.search}+{v.row.rec}",
+                "quantizer": v.quantizer.label, "collisions": v.collisions, "seed": v.seed}
+        extra = {"collision_rate": diag.get("collision_rate"), "quantizer_collision_rate": diag.get("quantizer_collision_rate"),
+                 "utilization": diag.get("utilization"), "distinct_ids": diag.get("distinct_ids"),
+                 "max_bucket": diag.get("max_bucket"), "eval_dir": str((run_dir / v.dataset.name / "eval" / v.slug))}
+        rec_metrics = {k: val for k, val in metrics.items() if not isinstance(val, list | dict)}
+        r._record(keys, {**rec_metrics})
+        r.records[-1].update(extra)
+        write_json(r.results_path, {"name": cfg.name, "records": r.records})
+        bar.update(1)
+    bar.close()
+    timings = [vars(s) for s in r.cache.records]
+    write_json(run_dir / "timings.json", {"total_seconds": time.perf_counter() - t_start, "stages": timings})
+    return r.results_path
