@@ -29,7 +29,7 @@ def to_dict(cfg: Any) -> Any:
         return [to_dict(v) for v in cfg]
     if isinstance(cfg, dict):
         return {k: to_dict(v) for k, v in cfg.items()}
-    if hasattr(cfg, "value") and isinstance(getattr(cfg, "value"), str):  # str enums
+    if hasattr(cfg, "value") and isinstance(cfg.value, str):  # str enums
         return cfg.value
     return cfg
 

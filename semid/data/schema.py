@@ -292,7 +292,7 @@ class Dataset:
         bounds = np.flatnonzero(np.diff(users)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [len(users)]])
-        for s, e in zip(starts, ends):
+        for s, e in zip(starts, ends, strict=False):
             out[int(users[s])] = idx[s:e]
         return out
 
@@ -307,7 +307,7 @@ class Dataset:
         hist = self.user_histories(hist_splits)
         tgt = self.interactions[self.interactions["split"] == split]
         out = []
-        for u, item in zip(tgt["user_id"].to_numpy(), tgt["item_id"].to_numpy()):
+        for u, item in zip(tgt["user_id"].to_numpy(), tgt["item_id"].to_numpy(), strict=False):
             h = hist.get(int(u))
             if h is None or len(h) == 0:
                 continue

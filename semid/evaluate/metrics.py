@@ -36,7 +36,7 @@ def hit_ranks(ranked: Sequence[Sequence[int]] | np.ndarray, targets: Sequence[in
     targets: int (n,) one relevant item per example.
     """
     out = np.full(len(targets), -1, dtype=np.int64)
-    for i, (lst, t) in enumerate(zip(ranked, targets)):
+    for i, (lst, t) in enumerate(zip(ranked, targets, strict=False)):
         lst = np.asarray(lst)
         pos = np.flatnonzero(lst == t)
         if len(pos):

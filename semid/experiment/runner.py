@@ -272,7 +272,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, show_progress: bo
                 "quantizer": v.quantizer.label, "collisions": v.collisions, "seed": v.seed}
         extra = {"collision_rate": diag.get("collision_rate"), "quantizer_collision_rate": diag.get("quantizer_collision_rate"),
                  "utilization": diag.get("utilization"), "distinct_ids": diag.get("distinct_ids"),
-                 "max_bucket": diag.get("max_bucket"), "eval_dir": str((run_dir / v.dataset.name / "eval" / v.slug))}
+                 "max_bucket": diag.get("max_bucket"), "eval_dir": str(run_dir / v.dataset.name / "eval" / v.slug)}
         rec_metrics = {k: val for k, val in metrics.items() if not isinstance(val, list | dict)}
         r._record(keys, {**rec_metrics})
         r.records[-1].update(extra)

@@ -1,0 +1,52 @@
+"""``semid run`` and ``semid report``."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register"]
+
+RUN_EPILOG = """examples:
+  semid run configs/quickstart.toml --out runs/quickstart
+  semid run configs/movielens-small.toml --out runs/ml-small --set seeds=[0] --set train.epochs=1
+
+Rerunning the same command reuses every completed stage (kill it at any point and rerun).
+"""
+
+
+def _run(args: argparse.Namespace) -> int:
+    from semid.experiment import load_experiment_config, run_experiment
+    from semid.report import write_report
+
+    cfg = load_experiment_config(args.config, args.set)
+    results = run_experiment(cfg, args.out, show_progress=not args.no_progress)
+    print(f"results: {results}")
+    if not args.no_report:
+        report = write_report(args.out)
+        print(f"report:  {report}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from semid.report import write_report
+
+    print(f"report: {write_report(args.run)}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the whole pipeline over a config grid (cached, resumable)",
+                       description="Run data -> embeddings -> IDs -> model -> evaluation for every variant of a "
+                                   "config grid, reusing completed stages, then write the report.",
+                       epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="experiment config (.toml, .yaml or .json), e.g. configs/quickstart.toml")
+    p.add_argument("--out", required=True, help="run directory (created; reused stages are kept)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set seeds=[0,1] --set train.epochs=1 (repeatable)")
+    p.add_argument("--no-report", action="store_true", help="skip writing RUN/report/")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run)
+
+    r = sub.add_parser("report", help="write RUN/report/report.md and figures from RUN/results.json")
+    r.add_argument("run", help="a run directory made by `semid run`")
+    r.set_defaults(func=_report)

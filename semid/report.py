@@ -1,0 +1,270 @@
+"""Reports: Markdown tables in the layout of the paper's Tables 1-3, and PNG figures.
+
+``write_report(run_dir)`` reads ``RUN/results.json`` (and ``timings.json``) and writes
+``RUN/report/report.md`` plus figures:
+
+- ``tradeoff.png``: search vs recommendation Recall@30 (the paper's Figure 1);
+- ``code_usage.png``: codes used per level, per variant;
+- ``buckets.png``: distribution of bucket sizes (items per quantizer ID) per variant.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semid.io import atomic_write_text, read_json
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["write_report", "PAPER_FIGURES", "aggregate"]
+
+# R@30 (search, rec) from the paper, as DESIGN.md quotes them (MovieLens-25M, flan-t5-base).
+PAPER_FIGURES: dict[str, dict[str, tuple[float, float]]] = {
+    "table2": {
+        "search-tuned": (0.072, 0.026),
+        "rec-tuned": (0.004, 0.062),
+        "separate": (0.028, 0.032),
+        "prefix-share": (0.007, 0.021),
+        "fused-concat": (0.048, 0.018),
+        "fused-svd": (0.033, 0.038),
+        "multi-task": (0.046, 0.049),
+    },
+    "table3": {
+        "rq-kmeans": (0.046, 0.049),
+        "dict": (0.019, 0.029),
+        "rlfq": (0.018, 0.023),
+        "rq-vae": (0.002, 0.024),
+        "rq-vae-naive": (0.002, 0.024),
+    },
+}
+
+TABLE_TITLES = {
+    "table1": "Table 1: task-specific Semantic IDs in a joint model",
+    "table2": "Table 2: Semantic IDs built for both tasks",
+    "table3": "Table 3: quantizers on multi-task embeddings",
+}
+VARIANT_KEYS = ("dataset", "row", "quantizer", "collisions")
+METRICS = ("search_recall@30", "rec_recall@30", "rec_head_recall@30", "rec_torso_recall@30")
+
+
+def _fmt(values: list[float]) -> str:
+    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not vals:
+        return "–"
+    if len(vals) == 1:
+        return f"{vals[0]:.3f}"
+    return f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f}"
+
+
+def aggregate(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    """Group generative records by variant (everything but the seed)."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r.get("kind") == "generative":
+            groups[tuple(r.get(k) for k in VARIANT_KEYS)].append(r)
+    return groups
+
+
+def _load_ranks(rec: dict[str, Any], task: str) -> np.ndarray | None:
+    """Per-example ranks saved by the generative evaluation (for paired tests)."""
+    from semid.evaluate.significance import load_example_ranks
+
+    try:
+        return load_example_ranks(rec["eval_dir"], task)
+    except (KeyError, FileNotFoundError, ValueError):
+        return None
+
+
+def _paired_p(a: list[dict[str, Any]], b: list[dict[str, Any]], task: str, k: int = 30) -> float | None:
+    """Paired t-test on per-example hits@k, examples pooled over the seeds both variants share."""
+    from scipy import stats
+
+    by_seed_b = {r["seed"]: r for r in b}
+    xa, xb = [], []
+    for r in a:
+        rb = by_seed_b.get(r["seed"])
+        if rb is None:
+            continue
+        ra, rb_ = _load_ranks(r, task), _load_ranks(rb, task)
+        if ra is None or rb_ is None or len(ra) != len(rb_):
+            continue
+        xa.append(((ra >= 0) & (ra < k)).astype(float))
+        xb.append(((rb_ >= 0) & (rb_ < k)).astype(float))
+    if not xa:
+        return None
+    xa_, xb_ = np.concatenate(xa), np.concatenate(xb)
+    if np.allclose(xa_, xb_):
+        return 1.0
+    return float(stats.ttest_rel(xa_, xb_).pvalue)
+
+
+def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict]) -> list[str]:
+    rows = [(key, recs) for key, recs in groups.items() if recs[0].get("table") == name]
+    if not rows:
+        return []
+    paper = PAPER_FIGURES.get(name, {})
+    ref_key, ref_recs = rows[0]
+    n_tests = max(1, 2 * (len(rows) - 1))
+    lines = [f"### {TABLE_TITLES.get(name, name)}", ""]
+    lines.append(f"Mean ± std over seeds. † marks a difference from the first row ({ref_key[1]}, {ref_key[2]}, "
+                 f"{ref_key[3]}) with p < 0.05 after Bonferroni correction over {n_tests} tests (paired t-test on per-example hits).")
+    lines.append("")
+    lines.append("| dataset | IDs | quantizer | collisions | seeds | search R@30 | rec R@30 | rec head R@30 | rec torso R@30 "
+                 "| dense search R@30 | dense rec R@30 | collision rate | codes used / level | paper search / rec |")
+    lines.append("|" + "---|" * 14)
+    for key, recs in rows:
+        dataset, row, quant, coll = key
+        cells = []
+        for m in METRICS:
+            task = m.split("_")[0]
+            cell = _fmt([r.get(m) for r in recs])
+            if m in ("search_recall@30", "rec_recall@30") and key != ref_key:
+                p = _paired_p(recs, ref_recs, task)
+                if p is not None and p * n_tests < 0.05:
+                    cell += " †"
+            cells.append(cell)
+        emb = recs[0].get("embedding", "")
+        d = dense.get((dataset, emb), {})
+        util = recs[0].get("utilization")
+        util_s = " / ".join(str(u) for u in util) if isinstance(util, list) else "–"
+        pf = paper.get(row) or paper.get(quant)
+        pf_s = f"{pf[0]:.3f} / {pf[1]:.3f}" if pf else "–"
+        lines.append(
+            f"| {dataset} | {row} | {quant} | {coll} | {len(recs)} | " + " | ".join(cells)
+            + f" | {_fmt([d.get('search_recall@30')])} | {_fmt([d.get('rec_recall@30')])}"
+            + f" | {_fmt([r.get('collision_rate') for r in recs])} | {util_s} | {pf_s} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _figures(run_dir: Path, out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    # 1. trade-off scatter
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    for key, recs in groups.items():
+        s = np.array([r.get("search_recall@30") or 0.0 for r in recs])
+        r_ = np.array([r.get("rec_recall@30") or 0.0 for r in recs])
+        ax.errorbar(s.mean(), r_.mean(), xerr=s.std() if len(s) > 1 else None, yerr=r_.std() if len(r_) > 1 else None,
+                    fmt="o", capsize=3)
+        ax.annotate(f"{key[1]} / {key[2]} / {key[3]}", (s.mean(), r_.mean()), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points")
+    for (_dataset, emb), m in dense.items():
+        if m.get("search_recall@30") is not None and m.get("rec_recall@30") is not None:
+            ax.scatter(m["search_recall@30"], m["rec_recall@30"], marker="s", facecolors="none", edgecolors="grey")
+            ax.annotate(f"dense {emb}", (m["search_recall@30"], m["rec_recall@30"]), fontsize=7, color="grey",
+                        xytext=(4, -8), textcoords="offset points")
+    ax.set_xlabel("search Recall@30")
+    ax.set_ylabel("recommendation Recall@30")
+    ax.set_title("Search vs recommendation trade-off (filled: generative, squares: dense)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "tradeoff.png", dpi=120)
+    plt.close(fig)
+    made.append("tradeoff.png")
+
+    # 2. code usage per level
+    labels, usage = [], []
+    for key, recs in groups.items():
+        u = recs[0].get("utilization")
+        if isinstance(u, list):
+            labels.append(f"{key[1]}\n{key[2]}/{key[3]}")
+            usage.append(u)
+    if usage:
+        n_levels = max(len(u) for u in usage)
+        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels) + 2), 4.5))
+        width = 0.8 / n_levels
+        x = np.arange(len(labels))
+        for lvl in range(n_levels):
+            ax.bar(x + lvl * width, [u[lvl] if lvl < len(u) else 0 for u in usage], width, label=f"level {lvl}")
+        ax.set_xticks(x + width * (n_levels - 1) / 2, labels, fontsize=7, rotation=30, ha="right")
+        ax.set_ylabel("codes used")
+        ax.set_title("Codebook usage per level")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "code_usage.png", dpi=120)
+        plt.close(fig)
+        made.append("code_usage.png")
+
+    # 3. bucket sizes (items per quantizer ID, before any suffix)
+    from semid.ids.types import SemanticIDs
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    plotted = 0
+    for key, recs in groups.items():
+        ids_dir = Path(recs[0]["eval_dir"]).parent.parent / "ids" / Path(recs[0]["eval_dir"]).name
+        try:
+            ids = SemanticIDs.load(ids_dir)
+        except (FileNotFoundError, KeyError, ValueError):
+            continue
+        cols = ids.config.get("quantizer_columns", {}).get("search") or ids.tasks["search"]
+        _, counts = np.unique(ids.codes[:, cols], axis=0, return_counts=True)
+        sizes, freq = np.unique(counts, return_counts=True)
+        ax.plot(sizes, freq * sizes / counts.sum(), marker=".", label=f"{key[1]}/{key[2]}")
+        plotted += 1
+    if plotted:
+        ax.set_xscale("log")
+        ax.set_xlabel("bucket size (items sharing a quantizer ID)")
+        ax.set_ylabel("fraction of items")
+        ax.set_title("Bucket-size distribution (search ID)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "buckets.png", dpi=120)
+        made.append("buckets.png")
+    plt.close(fig)
+    return made
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``RUN/report/report.md`` and its figures; returns the report path."""
+    run_dir = Path(run_dir)
+    results = read_json(run_dir / "results.json")
+    records = results["records"]
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    groups = aggregate(records)
+    dense = {(r["dataset"], r.get("embedding")): r for r in records if r.get("kind") == "dense"}
+    lines = [f"# semid report: {results.get('name', run_dir.name)}", ""]
+    lines += ["Recall@30 of the joint generative model, per Semantic ID construction. "
+              "Paper figures (MovieLens-25M, flan-t5-base) are shown for reference; they are not expected to match at small scale.", ""]
+    for name in ("table1", "table2", "table3"):
+        lines += _table(name, groups, dense)
+    other = {k: v for k, v in groups.items() if v[0].get("table") not in ("table1", "table2", "table3")}
+    if other:
+        lines += ["### Other variants", "", "| dataset | IDs | quantizer | collisions | seeds | search R@30 | rec R@30 |", "|---|---|---|---|---|---|---|"]
+        for key, recs in other.items():
+            lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {len(recs)} | "
+                         f"{_fmt([r.get('search_recall@30') for r in recs])} | {_fmt([r.get('rec_recall@30') for r in recs])} |")
+        lines.append("")
+    base = [r for r in records if r.get("kind") in ("popularity", "random", "dense")]
+    if base:
+        lines += ["### Baselines", "", "| kind | dataset | embedding / seed | search R@30 | rec R@30 | rec head R@30 | rec torso R@30 |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in base:
+            lines.append(f"| {r['kind']} | {r['dataset']} | {r.get('embedding', r.get('seed', ''))} | "
+                         + " | ".join(_fmt([r.get(m)]) for m in METRICS) + " |")
+        lines.append("")
+    figs = _figures(run_dir, out, groups, dense)
+    lines += ["### Figures", ""] + [f"![{f}]({f})" for f in figs] + [""]
+    tpath = run_dir / "timings.json"
+    if tpath.exists():
+        t = read_json(tpath)
+        lines += ["### Stage wall time", "", f"Total: {t['total_seconds']:.0f} s (this invocation; reused stages show the time they took when built).", "",
+                  "| stage | name | seconds | reused |", "|---|---|---|---|"]
+        for s in t["stages"]:
+            lines.append(f"| {s['kind']} | {s['name']} | {s['seconds']:.1f} | {'yes' if s['reused'] else 'no'} |")
+        lines.append("")
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
