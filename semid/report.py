@@ -104,8 +104,9 @@ def _paired_p(a: list[dict[str, Any]], b: list[dict[str, Any]], task: str, k: in
     return float(stats.ttest_rel(xa_, xb_).pvalue)
 
 
-def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict]) -> list[str]:
-    rows = [(key, recs) for key, recs in groups.items() if recs[0].get("table") == name]
+def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict], default_quantizer: str | None) -> list[str]:
+    rows = [(key, recs) for key, recs in groups.items() if name in (recs[0].get("tables") or [])
+            and (name == "table3" or default_quantizer is None or key[2] == default_quantizer)]
     if not rows:
         return []
     paper = PAPER_FIGURES.get(name, {})
@@ -239,8 +240,8 @@ def write_report(run_dir: str | Path) -> Path:
     lines += ["Recall@30 of the joint generative model, per Semantic ID construction. "
               "Paper figures (MovieLens-25M, flan-t5-base) are shown for reference; they are not expected to match at small scale.", ""]
     for name in ("table1", "table2", "table3"):
-        lines += _table(name, groups, dense)
-    other = {k: v for k, v in groups.items() if v[0].get("table") not in ("table1", "table2", "table3")}
+        lines += _table(name, groups, dense, results.get("default_quantizer"))
+    other = {k: v for k, v in groups.items() if not v[0].get("tables")}
     if other:
         lines += ["### Other variants", "", "| dataset | IDs | quantizer | collisions | seeds | search R@30 | rec R@30 |", "|---|---|---|---|---|---|---|"]
         for key, recs in other.items():

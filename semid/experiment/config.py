@@ -93,7 +93,9 @@ class SchemeSpec:
     embedding: str | None = field(default=None, metadata={"help": "embedding name (shared)"})
     search: str | None = field(default=None, metadata={"help": "search embedding name (separate/prefix-share)"})
     rec: str | None = field(default=None, metadata={"help": "rec embedding name (separate/prefix-share)"})
-    table: str = field(default="", metadata={"help": "report table this row belongs to (table1/table2)"})
+    tables: list[str] = field(default_factory=list, metadata={
+        "help": "report tables this row appears in: table1/table2 show it with the first quantizer, "
+                "table3 shows it with every quantizer"})
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:

@@ -238,7 +238,11 @@ class _Runner:
         rec.update({k: v for k, v in metrics.items() if not isinstance(v, list | dict)})
         self.records = [r for r in self.records if {k: r.get(k) for k in keys} != keys]
         self.records.append(rec)
-        write_json(self.results_path, {"name": self.cfg.name, "records": self.records})
+        self._write()
+
+    def _write(self) -> None:
+        write_json(self.results_path, {"name": self.cfg.name, "default_quantizer": self.cfg.quantizers[0].label,
+                                       "records": self.records})
 
 
 def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, show_progress: bool = True) -> Path:
@@ -267,7 +271,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, show_progress: bo
         model_path, model_key = r.model(v, ids_path, ids_key)
         metrics = r.evaluate(v, model_path, model_key)
         diag = read_json(ids_path / "diagnostics.json")
-        keys = {"kind": "generative", "dataset": v.dataset.name, "row": v.row.name, "table": v.row.table,
+        keys = {"kind": "generative", "dataset": v.dataset.name, "row": v.row.name, "tables": v.row.tables,
                 "scheme": v.row.scheme, "embedding": v.row.embedding or f"{v.row.search}+{v.row.rec}",
                 "quantizer": v.quantizer.label, "collisions": v.collisions, "seed": v.seed}
         extra = {"collision_rate": diag.get("collision_rate"), "quantizer_collision_rate": diag.get("quantizer_collision_rate"),
@@ -276,7 +280,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, show_progress: bo
         rec_metrics = {k: val for k, val in metrics.items() if not isinstance(val, list | dict)}
         r._record(keys, {**rec_metrics})
         r.records[-1].update(extra)
-        write_json(r.results_path, {"name": cfg.name, "records": r.records})
+        r._write()
         bar.update(1)
     bar.close()
     timings = [vars(s) for s in r.cache.records]
