@@ -212,6 +212,31 @@ def test_server_error_or_rate_limit_then_good_is_retried(serve, tmp_path, status
     assert len(server.requests) == 2 and len(df) == 20
 
 
+def test_timeout_then_good_is_retried(serve, tmp_path):
+    import time
+
+    def responder(req, i):
+        if i == 0:
+            time.sleep(0.4)  # longer than the client's timeout
+        return good(req, i)
+
+    server = serve(responder)
+    df = generate_llm_queries(make_items(1), cfg_for(server, tmp_path, timeout=0.1), show_progress=False)
+    assert len(server.requests) == 2 and len(df) == 20
+
+
+def test_a_fatal_item_stops_other_items_from_retrying(serve, tmp_path):
+    def responder(req, i):
+        return (400, "bad item", {}) if "Saga A" in title_of(req) else (503, "busy", {})
+
+    server = serve(responder)
+    cfg = cfg_for(server, tmp_path, workers=2, max_retries=50, backoff_base=0.05, backoff_max=0.05)
+    with pytest.raises(LLMQueryError, match="item 10"):
+        generate_llm_queries(make_items(4), cfg, show_progress=False)
+    assert len(server.requests) < 10  # item 11 gave up at its next pause; 12 and 13 never started
+    assert not any(title_of(r).endswith(("C", "D")) for r in server.requests)
+
+
 def test_persistent_400_fails_at_once_with_the_servers_message(serve, tmp_path):
     server = serve(lambda req, i: (400, "context length exceeded", {}))
     with pytest.raises(LLMQueryError, match=r"item 10.*context length exceeded") as info:
@@ -364,6 +389,8 @@ def test_parse_answer_accepts_fenced_json_and_bullets_and_rejects_prose():
     assert parse_answer(fenced) == (["a b", "c d"], ["e f", "g h"])
     bullets = "- **one query**\n- \"two query\"\n\nParaphrases:\n* one para\n* two para"
     assert parse_answer(bullets) == (["one query", "two query"], ["one para", "two para"])
+    thinking = '<think>maybe {"queries": []}?</think>{"queries": ["1. q a", "2. q b"], "paraphrases": ["p a", "p b"]}'
+    assert parse_answer(thinking) == (["q a", "q b"], ["p a", "p b"])
     restart = "1. q one\n2. q two\n1. p one\n2. p two"
     assert parse_answer(restart) == (["q one", "q two"], ["p one", "p two"])
     for bad in ("", "just words", '{"queries": ["a"]}', "1. only\n2. one list", '{"queries": [1, 2], "paraphrases": ["x"]}'):

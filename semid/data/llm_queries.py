@@ -205,6 +205,7 @@ def build_messages(row: Any, n_queries: int = 10, json_instruction: bool = True)
 
 # ---------------------------------------------------------------------------- parsing
 
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)```", re.DOTALL)
 _ITEM = re.compile(r"^\s*(?:(\d+)\s*[.):]|[-*•])\s+(.+?)\s*$")
 
@@ -267,6 +268,7 @@ def _from_lists(text: str) -> tuple[list[str], list[str]] | None:
 def _strip_item(text: str) -> str:
     text = text.strip()
     text = re.sub(r"^\*\*(.*)\*\*$", r"\1", text)
+    text = re.sub(r"^\d{1,2}[.)]\s+", "", text)  # "3. query" inside a JSON list
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1]
     return text.strip().strip("“”").strip()
@@ -282,6 +284,7 @@ def parse_answer(content: str) -> tuple[list[str], list[str]]:
     """
     if not isinstance(content, str) or not content.strip():
         raise ValueError("empty answer")
+    content = _THINK.sub("", content)  # reasoning models may think aloud first
     candidates = [m.group(1) for m in _FENCE.finditer(content)] + [content]
     s, e = content.find("{"), content.rfind("}")
     if 0 <= s < e:
@@ -323,6 +326,10 @@ class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class _Cancelled(Exception):
+    """The run is ending (another item failed, or an interrupt): stop retrying."""
 
 
 class _Refused(Exception):
@@ -416,7 +423,8 @@ def _delay(cfg: LLMQueryConfig, retry: int, retry_after: float | None, rng: rand
     return min(d, cfg.backoff_max)
 
 
-def _ask_item(row: Any, cfg: LLMQueryConfig, rng: random.Random) -> _ItemAnswer:
+def _ask_item(row: Any, cfg: LLMQueryConfig, rng: random.Random,
+              stop: threading.Event | None = None) -> _ItemAnswer:
     item_id, title, n = int(row["item_id"]), _clean(row["title"]), cfg.n_queries
     messages = build_messages(row, n, cfg.json_instruction)
     path = _cache_path(cfg, item_id, messages)
@@ -428,7 +436,11 @@ def _ask_item(row: Any, cfg: LLMQueryConfig, rng: random.Random) -> _ItemAnswer:
     tries = cfg.max_retries + 1
     for attempt in range(tries):
         if attempt:
-            time.sleep(_delay(cfg, attempt, retry_after, rng))
+            delay = _delay(cfg, attempt, retry_after, rng)
+            if stop is None:
+                time.sleep(delay)
+            elif stop.wait(delay):
+                raise _Cancelled()
         retry_after = None
         try:
             content = _chat(cfg, messages)
@@ -514,7 +526,9 @@ def generate_llm_queries(items: pd.DataFrame, cfg: LLMQueryConfig, show_progress
             return None
         rng = random.Random(seed + index)
         try:
-            return _ask_item(row, cfg, rng)
+            return _ask_item(row, cfg, rng, stop)
+        except _Cancelled:
+            return None
         except LLMQueryError as exc:
             if cfg.skip_failed and exc.item_id is not None:
                 logger.warning("skipping %s", exc)
@@ -539,6 +553,9 @@ def generate_llm_queries(items: pd.DataFrame, cfg: LLMQueryConfig, show_progress
                     results[ans.item_id] = ans
                 bar.update(1)
             bar.set_postfix(cached=sum(a.from_cache for a in results.values()), skipped=len(skipped))
+    except BaseException:
+        stop.set()  # waiting items start nothing and retrying ones stop at their next pause
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
