@@ -148,9 +148,9 @@ class LLMQueryConfig:
         """Raise ``ValueError`` naming the option and environment variable that are missing."""
         missing = []
         if not self.base_url:
-            missing.append(f"base_url (option --llm-base-url / config llm.base_url, or env {_ENV_BASE_URL}, e.g. https://api.openai.com/v1)")
+            missing.append(f"the base_url option (or env {_ENV_BASE_URL}), e.g. https://api.openai.com/v1 or http://localhost:8000/v1")
         if not self.model:
-            missing.append(f"model (option --llm-model / config llm.model, or env {_ENV_MODEL})")
+            missing.append(f"the model option (or env {_ENV_MODEL}), e.g. gpt-4o-mini")
         if missing:
             raise ValueError("LLM query generation needs " + " and ".join(missing) + ".")
         if not str(self.base_url).startswith(("http://", "https://")):
