@@ -33,7 +33,7 @@ from semid.data.schema import validate_interactions, validate_items
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MovieLensTables", "read_movielens", "detect_family", "movie_text", "parse_year"]
+__all__ = ["MovieLensTables", "read_movielens", "detect_family", "ratings_file", "movie_text", "parse_year"]
 
 _YEAR = re.compile(r"\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
 ML100K_GENRES = (
@@ -256,6 +256,17 @@ def detect_family(path: Path) -> str:
     subs = [p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("ml-")]
     hint = f" (did you mean {path / subs[0]}?)" if subs else ""
     raise FileNotFoundError(f"{path}/ratings.csv is missing; {_MISSING_HINT}{hint}")
+
+
+_RATINGS_FILE = {"csv": "ratings.csv", "ml-100k": "u.data", "dat": "ratings.dat"}
+
+
+def ratings_file(path: str | os.PathLike) -> Path:
+    """The file that holds the interactions of the MovieLens directory ``path``."""
+    try:
+        return Path(path) / _RATINGS_FILE[detect_family(Path(path))]
+    except FileNotFoundError:
+        return Path(path) / "ratings.csv"
 
 
 def _read_csv_family(path: Path, n_genome_tags: int, min_rel: float, n_user_tags: int

@@ -1,0 +1,225 @@
+"""``semid data``: prepare a dataset directory, print its statistics, download MovieLens.
+
+Heavy imports (pandas, the readers) happen inside the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["register", "dataset_stats", "format_stats"]
+
+_PREPARE_EPILOG = """\
+examples:
+  # the built-in synthetic world (no files needed)
+  semid data prepare --source synthetic --n-items 500 --n-users 300 --out runs/demo/data
+
+  # a local, unzipped MovieLens copy (ml-latest-small, ml-25m, ml-100k, ml-1m, ...)
+  semid data prepare --source movielens --path ~/data/ml-latest-small --out runs/mls/data
+
+  # download the GroupLens archive into the cache first (sha256-checked)
+  semid data prepare --source movielens --download ml-25m --out runs/ml25m/data
+
+  # queries from an OpenAI-compatible LLM, as in the paper (key from $OPENAI_API_KEY or --llm-api-key)
+  semid data prepare --source movielens --path ml-latest-small --queries llm \\
+      --llm-base-url http://localhost:8000/v1 --llm-model my-model --out runs/mls-llm/data
+
+The output directory is written atomically: on any error nothing is left at --out.
+"""
+
+_STATS_EPILOG = """\
+examples:
+  semid data stats runs/mls/data
+  semid data stats runs/mls/data --json | jq .n_items
+"""
+
+_DOWNLOAD_EPILOG = """\
+examples:
+  semid data download ml-latest-small
+  semid data download ml-32m --sha256 <hex digest to pin>
+  SEMID_CACHE=/big/disk semid data download ml-25m
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``semid data {prepare,stats,download}``."""
+    from semid.data.download import MOVIELENS_ARCHIVES
+
+    names = sorted(MOVIELENS_ARCHIVES)
+    data = subparsers.add_parser("data", help="prepare datasets and inspect them",
+                                 description="Prepare datasets (items, interactions, queries, splits) and inspect them.")
+    data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
+    sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+
+    p = sub.add_parser(
+        "prepare", help="read or generate a catalogue, generate queries, split, write RUN/data",
+        description="Read a catalogue (synthetic or MovieLens), generate 10+10 queries per item, split the "
+                    "interactions leave-last-out and write the dataset directory.",
+        epilog=_PREPARE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", choices=("synthetic", "movielens"), required=True, help="where the catalogue comes from")
+    p.add_argument("--out", required=True, metavar="DIR", help="dataset directory to write (replaced atomically)")
+    g = p.add_argument_group("movielens")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--path", metavar="DIR", help="an unzipped MovieLens directory (movies.csv+ratings.csv, u.data or ratings.dat)")
+    src.add_argument("--download", metavar="NAME", choices=names, help=f"download a GroupLens archive: {', '.join(names)}")
+    g.add_argument("--cache-dir", metavar="DIR", help="download cache (default: $SEMID_CACHE or ~/.cache/semid)")
+    g.add_argument("--sha256", metavar="HEX", help="expected sha256 of the downloaded archive (overrides the built-in one)")
+    g.add_argument("--base-url", metavar="URL", help="a mirror holding NAME.zip (default: files.grouplens.org)")
+    g.add_argument("--n-genome-tags", type=int, default=10, metavar="K",
+                   help="Tag Genome tags (most relevant first) added to each movie's tags where present (default: 10)")
+    g = p.add_argument_group("synthetic")
+    g.add_argument("--n-items", type=int, metavar="N", help="catalogue size of the synthetic world")
+    g.add_argument("--n-users", type=int, metavar="N", help="number of synthetic users")
+    g = p.add_argument_group("queries")
+    g.add_argument("--queries", choices=("offline", "llm"), default="offline",
+                   help="offline: template queries from the metadata (default); llm: the paper's prompt via an LLM")
+    g.add_argument("--llm-base-url", metavar="URL", help="OpenAI-compatible API root (or $OPENAI_BASE_URL)")
+    g.add_argument("--llm-model", metavar="NAME", help="chat model name (or $SEMID_LLM_MODEL)")
+    g.add_argument("--llm-api-key", metavar="KEY", help="API key (prefer $OPENAI_API_KEY; it is never stored)")
+    g.add_argument("--llm-cache", metavar="DIR", help="per-item answer cache so that runs resume")
+    g = p.add_argument_group("splits")
+    g.add_argument("--min-history", type=int, default=1, metavar="N",
+                   help="users need N training interactions plus a valid and a test one; others are dropped (default: 1)")
+    g.add_argument("--seed", type=int, default=0, help="random seed for the synthetic world and the queries (default: 0)")
+    p.set_defaults(func=_cmd_prepare)
+
+    s = sub.add_parser("stats", help="print the sizes of a prepared dataset",
+                       description="Print items, users, interactions, queries per split, head/torso sizes and "
+                                   "percentiles of the users' training-history length.",
+                       epilog=_STATS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("dir", metavar="DIR", help="a directory written by `semid data prepare`")
+    s.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    s.set_defaults(func=_cmd_stats)
+
+    d = sub.add_parser("download", help="download a GroupLens MovieLens archive into the cache",
+                       description="Download, sha256-check and unzip a GroupLens archive; print its directory.",
+                       epilog=_DOWNLOAD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("name", choices=names, metavar="NAME", help=f"one of: {', '.join(names)}")
+    d.add_argument("--cache-dir", metavar="DIR", help="download cache (default: $SEMID_CACHE or ~/.cache/semid)")
+    d.add_argument("--sha256", metavar="HEX", help="expected sha256 (overrides the built-in one)")
+    d.add_argument("--base-url", metavar="URL", help="a mirror holding NAME.zip (default: files.grouplens.org)")
+    d.set_defaults(func=_cmd_download)
+
+
+# ------------------------------------------------------------------- commands
+def _cmd_download(args: argparse.Namespace) -> int:
+    from semid.data.download import download_movielens
+
+    path = download_movielens(args.name, cache_dir=args.cache_dir, base_url=args.base_url, sha256=args.sha256,
+                              show_progress=not getattr(args, "quiet", False))
+    print(path)
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from semid.data.schema import SchemaError
+
+    show = not getattr(args, "quiet", False)
+    t0 = time.perf_counter()
+    if args.source == "synthetic":
+        given = [f"--{n.replace('_', '-')}" for n in ("path", "download", "sha256", "base_url") if getattr(args, n)]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply to --source movielens; drop them or use --source movielens")
+    elif not (args.path or args.download):
+        raise ValueError("--source movielens needs --path DIR (a local copy) or --download NAME (a GroupLens archive)")
+    if args.source == "movielens" and (args.n_items is not None or args.n_users is not None):
+        raise ValueError("--n-items/--n-users only apply to --source synthetic")
+    path = args.path
+    if args.download:
+        from semid.data.download import download_movielens
+
+        path = str(download_movielens(args.download, cache_dir=args.cache_dir, base_url=args.base_url,
+                                      sha256=args.sha256, show_progress=show))
+    synthetic = {k: v for k, v in (("n_items", args.n_items), ("n_users", args.n_users)) if v is not None}
+    llm = {k: v for k, v in (("base_url", args.llm_base_url), ("model", args.llm_model),
+                             ("api_key", args.llm_api_key), ("cache_dir", args.llm_cache)) if v is not None}
+    if llm and args.queries != "llm":
+        raise ValueError("--llm-* options only apply with --queries llm")
+    from semid.data.prepare import prepare
+
+    try:
+        ds = prepare(source=args.source, path=path, queries=args.queries, min_history=args.min_history,
+                     seed=args.seed, synthetic_options=synthetic or None, llm_options=llm or None,
+                     n_genome_tags=args.n_genome_tags, show_progress=show)
+    except SchemaError as exc:
+        if args.source == "movielens":  # e.g. no user with enough history: name the ratings file
+            from semid.data.movielens import ratings_file
+
+            rf = ratings_file(path)
+            if str(rf) not in str(exc):
+                raise SchemaError(f"{rf}: {exc}") from None
+        raise
+    ds.save(args.out)
+    st = dataset_stats(ds)
+    name = ds.meta.get("name") or ds.meta.get("source") or args.source
+    hl = st["history_length"]
+    print(
+        f"Prepared {name} ({args.source}, {args.queries} queries) in {time.perf_counter() - t0:.1f}s: "
+        f"{st['n_items']:,} items ({st['n_head']:,} head, {st['n_torso']:,} torso), {st['n_users']:,} users, "
+        f"{st['n_interactions']:,} interactions (train {st['n_interactions_train']:,}, valid "
+        f"{st['n_interactions_valid']:,}, test {st['n_interactions_test']:,}; median training history "
+        f"{hl['p50']:g}), {st['n_queries_train']:,} train and {st['n_queries_test']:,} test queries. "
+        f"Wrote {args.out}; inspect it with `semid data stats {args.out}`."
+    )
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from semid.data.schema import Dataset
+
+    st = dataset_stats(Dataset.load(args.dir))
+    print(json.dumps(st, indent=2) if args.json else format_stats(st, args.dir))
+    return 0
+
+
+# ------------------------------------------------------------------- library helpers
+PERCENTILES = (5, 25, 50, 75, 95)
+
+
+def dataset_stats(ds: Any) -> dict[str, Any]:
+    """:meth:`Dataset.sizes` plus interactions per split and training-history percentiles.
+
+    ``history_length`` holds min, p5, p25, p50, p75, p95, max and mean of the number of
+    *training* interactions per user.
+    """
+    import numpy as np
+
+    st: dict[str, Any] = dict(ds.sizes())
+    inter = ds.interactions
+    by_split = inter["split"].value_counts()
+    for s in ("train", "valid", "test"):
+        st[f"n_interactions_{s}"] = int(by_split.get(s, 0))
+    hist = inter[inter["split"] == "train"].groupby("user_id").size().to_numpy()
+    if len(hist) == 0:
+        hist = np.zeros(1, dtype=np.int64)
+    hl = {"min": int(hist.min())}
+    hl.update({f"p{q}": round(float(np.percentile(hist, q)), 2) for q in PERCENTILES})
+    hl.update({"max": int(hist.max()), "mean": round(float(hist.mean()), 2)})
+    st["history_length"] = hl
+    meta = getattr(ds, "meta", {}) or {}
+    st["source"] = meta.get("name") or meta.get("source")
+    return st
+
+
+def format_stats(st: dict[str, Any], where: str | Path = "") -> str:
+    """Human-readable form of :func:`dataset_stats`."""
+    hl = st["history_length"]
+    pct = ", ".join(f"p{q} {hl[f'p{q}']:g}" for q in PERCENTILES)
+    lines = [
+        f"dataset       {where}" + (f"  ({st['source']})" if st.get("source") else ""),
+        f"items         {st['n_items']:>10,}   head {st['n_head']:,} (top 1% by training popularity), torso {st['n_torso']:,}",
+        f"users         {st['n_users']:>10,}",
+        f"interactions  {st['n_interactions']:>10,}   train {st['n_interactions_train']:,}, valid "
+        f"{st['n_interactions_valid']:,}, test {st['n_interactions_test']:,}",
+        f"queries       {st['n_queries_train'] + st['n_queries_test']:>10,}   train {st['n_queries_train']:,}, "
+        f"test {st['n_queries_test']:,}",
+        f"history       training interactions per user: min {hl['min']}, {pct}, max {hl['max']}, mean {hl['mean']:g}",
+    ]
+    return "\n".join(lines)
