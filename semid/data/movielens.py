@@ -148,7 +148,8 @@ def _read_csv(path: Path, columns: dict[str, str], required: bool = True) -> pd.
         )
     text_cols = [c for c, t in columns.items() if t == "str"]
     num_cols = [c for c, t in columns.items() if t != "str"]
-    kw = dict(usecols=list(columns), encoding="utf-8", keep_default_na=False, na_values=[""])
+    # no usecols: with it pandas silently drops the extra fields of a malformed row
+    kw = dict(encoding="utf-8", keep_default_na=False, na_values=[""])
     try:
         try:
             df = pd.read_csv(path, dtype=columns, **kw)
@@ -175,6 +176,7 @@ def _read_csv(path: Path, columns: dict[str, str], required: bool = True) -> pd.
         if df[col].isna().any():
             row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
             raise ValueError(f"{path} line {row + 2}: column '{col}' is empty; fix or delete that line.")
+    df = df[list(columns)]
     for col in text_cols:
         df[col] = df[col].fillna("").astype(str)
     return df
