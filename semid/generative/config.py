@@ -1,0 +1,75 @@
+"""``TrainConfig``: the joint generative model's settings (paper defaults, DESIGN.md step 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["TrainConfig"]
+
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+@dataclass
+class TrainConfig:
+    """Training settings. The defaults are the paper's (Penha et al. 2025, Sec. 4: flan-t5-base,
+    3 epochs, lr 2e-3, batch 128, AdamW, weight decay 0.01), except ``model``, which defaults
+    to the offline ``small`` T5."""
+
+    model: str = field(default="small", metadata={"help": "'small' (T5 from a config + own tokenizer), a hub name such as google/flan-t5-base, or a local path"})
+    epochs: float = field(default=3.0, metadata={"help": "training epochs over the joint examples"})
+    lr: float = field(default=2e-3, metadata={"help": "peak AdamW learning rate"})
+    batch_size: int = field(default=128, metadata={"help": "examples per optimizer step (all processes and accumulation steps together)"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "fraction of steps with linear warmup; then linear decay to 0"})
+    grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step (batch_size must divide by it)"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0 disables)"})
+    max_history: int = field(default=20, metadata={"help": "rec input: the last N history items"})
+    rec_targets: str = field(default="all", metadata={"help": "'all': every next item of each training history; 'last': only the last"})
+    tasks: list[str] = field(default_factory=lambda: ["search", "rec"], metadata={"help": "tasks in the joint run"})
+    max_query_tokens: int = field(default=64, metadata={"help": "search input truncation (tokens)"})
+    val_fraction: float = field(default=0.02, metadata={"help": "held-out slice of training examples for validation loss"})
+    max_val_examples: int = field(default=2000, metadata={"help": "cap on the validation slice"})
+    seed: int = field(default=0, metadata={"help": "seed for initialisation, shuffling and the validation slice"})
+    save_steps: int = field(default=500, metadata={"help": "checkpoint every N optimizer steps (and at each epoch end)"})
+    max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps (schedule still spans all epochs); None: no limit"})
+    mixed_precision: str = field(default="no", metadata={"help": "accelerate mixed precision: no, fp16, bf16"})
+    # the `small` model
+    small_vocab_size: int = field(default=4000, metadata={"help": "small: BPE text vocabulary (ID tokens come on top)"})
+    small_d_model: int = field(default=128, metadata={"help": "small: hidden size"})
+    small_d_ff: int = field(default=512, metadata={"help": "small: feed-forward size"})
+    small_layers: int = field(default=2, metadata={"help": "small: encoder layers"})
+    small_decoder_layers: int = field(default=2, metadata={"help": "small: decoder layers"})
+    small_heads: int = field(default=4, metadata={"help": "small: attention heads"})
+    small_dropout: float = field(default=0.1, metadata={"help": "small: dropout"})
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0:
+            raise ValueError(f"TrainConfig.epochs must be > 0, got {self.epochs}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.batch_size < 1 or self.grad_accum < 1 or self.batch_size % self.grad_accum:
+            raise ValueError(f"TrainConfig.batch_size ({self.batch_size}) must be a positive multiple of grad_accum ({self.grad_accum})")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"TrainConfig.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0 <= self.val_fraction < 0.5:
+            raise ValueError(f"TrainConfig.val_fraction must be in [0, 0.5), got {self.val_fraction}")
+        if self.rec_targets not in ("all", "last"):
+            raise ValueError(f"TrainConfig.rec_targets must be 'all' or 'last', got {self.rec_targets!r}")
+        bad = [t for t in self.tasks if t not in ("search", "rec")] or (["(none)"] if not self.tasks else [])
+        if bad:
+            raise ValueError(f"TrainConfig.tasks holds {bad}; choose from ['search', 'rec']")
+        if self.max_history < 1:
+            raise ValueError(f"TrainConfig.max_history must be >= 1, got {self.max_history}")
+        if self.save_steps < 1:
+            raise ValueError(f"TrainConfig.save_steps must be >= 1, got {self.save_steps}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"TrainConfig.max_steps must be >= 1 or None, got {self.max_steps}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"TrainConfig.mixed_precision must be one of {list(MIXED_PRECISION)}, got {self.mixed_precision!r}")
+        if self.small_d_model % self.small_heads:
+            raise ValueError(f"TrainConfig.small_d_model ({self.small_d_model}) must divide by small_heads ({self.small_heads})")
+
+    def small_sizes(self) -> dict:
+        return dict(vocab_size=self.small_vocab_size, d_model=self.small_d_model, d_ff=self.small_d_ff,
+                    num_layers=self.small_layers, num_decoder_layers=self.small_decoder_layers,
+                    num_heads=self.small_heads, dropout=self.small_dropout)
