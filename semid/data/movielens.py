@@ -10,7 +10,7 @@ Two file families are supported, detected from the files present in the director
   Their documented encoding is ISO-8859-1 (latin-1); they are read as UTF-8 when they
   decode as such (ml-10m) and as latin-1 otherwise.
 
-As in Penha et al. (RecSys 2025, §4.1) each movie's metadata is its title, year, genres and
+As in Penha et al. (RecSys 2025, arXiv 2508.10478) each movie's metadata is its title, year, genres and
 tags; the tags are the most frequent user tags plus the most relevant Tag Genome tags.
 
 Every format problem raises a ``ValueError`` (or ``FileNotFoundError``) whose message names
