@@ -136,7 +136,8 @@ STOP_WORDS: frozenset[str] = frozenset(
     movie movies film films story stories tale tales follows follow set sets must face faces caught discovers
     discover themes theme include includes including expect plenty threatens threaten finds find becomes
     two three new young old man woman men women life lives world years year day days time way begins
-    tries try learns learn meets meet turns turn takes along amid""".split()
+    tries try learns learn meets meet turns turn takes along amid
+    drawn leads lead mysterious""".split()
 )
 
 _TOKEN = re.compile(r"[^\W\d_][\w'-]*[^\W\d_]|[^\W\d_]{1,2}", re.UNICODE)
