@@ -47,9 +47,17 @@ class SemanticIDs:
     scheme: str = "shared"
     config: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    # Optional, per task: int64 (n_items,) position of each item inside the bucket of items
+    # sharing its task ID (0 = first); the order a decoder expands a shared ID in
+    # (rule in config["bucket_order"]). Saved as bucket_rank_<task>.npy. See semid.ids.collisions.
+    bucket_rank: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.codes = np.asarray(self.codes, dtype=np.int64)
+        self.bucket_rank = {k: np.asarray(v, dtype=np.int64) for k, v in (self.bucket_rank or {}).items()}
+        for task, rank in self.bucket_rank.items():
+            if rank.shape != (self.codes.shape[0],):
+                raise ValueError(f"bucket_rank[{task!r}] has shape {rank.shape}, expected ({self.codes.shape[0]},)")
         if self.codes.ndim != 2:
             raise ValueError(f"codes must be 2-D (n_items, n_levels), got shape {self.codes.shape}")
         n_levels = self.codes.shape[1]
@@ -112,6 +120,8 @@ class SemanticIDs:
             )
             write_json(tmp / "config.json", cfg)
             write_json(tmp / "diagnostics.json", self.diagnostics)
+            for task, rank in self.bucket_rank.items():
+                save_npy(tmp / f"bucket_rank_{task}.npy", rank)
             for name, writer in (extra_files or {}).items():
                 writer(tmp / name)
         return path
@@ -132,4 +142,7 @@ class SemanticIDs:
             scheme=cfg.get("scheme", "shared"),
             config=cfg,
             diagnostics=diag,
+            bucket_rank={
+                t: np.load(path / f"bucket_rank_{t}.npy") for t in TASKS if (path / f"bucket_rank_{t}.npy").exists()
+            },
         )

@@ -1,0 +1,45 @@
+"""Semantic IDs: quantizers, ID schemes, collision handling and diagnostics.
+
+Entry points: :func:`build_ids` (library), ``semid ids build|inspect`` (CLI).
+"""
+
+from __future__ import annotations
+
+from semid.ids.base import (
+    QUANTIZERS,
+    Quantizer,
+    QuantizerFitError,
+    get_quantizer_class,
+    load_quantizer,
+    make_quantizer,
+)
+from semid.ids.build import BuiltIDs, build_ids, load_quantizers
+from semid.ids.collisions import (
+    BUCKET_ORDERS,
+    COLLISION_MODES,
+    add_suffix,
+    bucket_members,
+    bucket_rank,
+)
+from semid.ids.schemes import SCHEMES
+from semid.ids.types import TASKS, SemanticIDs
+
+__all__ = [
+    "BUCKET_ORDERS",
+    "BuiltIDs",
+    "COLLISION_MODES",
+    "QUANTIZERS",
+    "Quantizer",
+    "QuantizerFitError",
+    "SCHEMES",
+    "SemanticIDs",
+    "TASKS",
+    "add_suffix",
+    "bucket_members",
+    "bucket_rank",
+    "build_ids",
+    "get_quantizer_class",
+    "load_quantizer",
+    "load_quantizers",
+    "make_quantizer",
+]

@@ -1,0 +1,178 @@
+"""Library entry point: embeddings -> fitted quantizer(s) -> Semantic IDs + diagnostics.
+
+``build_ids`` fits the scheme's quantizers, applies the collision mode, computes the
+diagnostics and returns :class:`BuiltIDs`; ``BuiltIDs.save(dir)`` writes ``codes.npy``,
+``config.json``, ``diagnostics.json``, ``bucket_rank_<task>.npy`` and ``quantizer/<role>/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semid.ids.base import Quantizer, get_quantizer_class, level_sizes_for, load_quantizer
+from semid.ids.collisions import BUCKET_ORDERS, COLLISION_MODES, bucket_rank
+from semid.ids.diagnostics import id_diagnostics
+from semid.ids.schemes import SCHEMES, fit_scheme, prepare_embeddings
+from semid.ids.types import SemanticIDs
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BuiltIDs", "build_ids", "load_quantizers"]
+
+_SCALARS = ("distinct_ids", "collision_rate", "quantizer_distinct_ids", "quantizer_collision_rate",
+            "max_bucket", "mean_bucket", "rel_sq_error", "neighbour_preservation")
+
+
+@dataclass
+class BuiltIDs:
+    """The result of :func:`build_ids`: the IDs and the fitted quantizers by role
+    ("shared"; or "search" and "rec"; plus "prefix" for prefix-share)."""
+
+    ids: SemanticIDs
+    quantizers: dict[str, Quantizer]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Atomically write the IDs and every quantizer (under ``quantizer/<role>/``)."""
+
+        def write_quantizers(qdir: Path) -> None:
+            qdir.mkdir()
+            for role, q in self.quantizers.items():
+                q.save(qdir / role)
+
+        return self.ids.save(path, extra_files={"quantizer": write_quantizers})
+
+
+def load_quantizers(path: str | os.PathLike) -> dict[str, Quantizer]:
+    """The fitted quantizers saved by :meth:`BuiltIDs.save`, by role."""
+    qdir = Path(path) / "quantizer"
+    if not qdir.is_dir():
+        raise FileNotFoundError(f"{path} holds no quantizer/ directory")
+    return {p.name: load_quantizer(p) for p in sorted(qdir.iterdir()) if p.is_dir()}
+
+
+def _check_choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(valid)}")
+
+
+def build_ids(
+    embeddings: dict[str, np.ndarray] | np.ndarray,
+    scheme: str = "shared",
+    method: str = "rq-kmeans",
+    levels: int = 2,
+    codebook_size: int | list[int] = 256,
+    collisions: str = "suffix",
+    seed: int = 0,
+    preset: str | None = None,
+    popularity: np.ndarray | None = None,
+    bucket_order: str = "auto",
+    show_progress: bool = True,
+    n_neighbours: int = 10,
+    max_queries: int = 10_000,
+    **method_kwargs: Any,
+) -> BuiltIDs:
+    """Build Semantic IDs.
+
+    embeddings: float32 (n, d) for ``shared``; ``{"search": (n, ds), "rec": (n, dr)}`` for
+    ``separate``/``prefix-share``. ``codebook_size``: int or one per level (per task level
+    for the two-task schemes). ``collisions``: "none" | "suffix" (see semid.ids.collisions).
+    ``preset``: rq-vae's "naive" | "robust". ``popularity``: float (n,), used by
+    ``bucket_order`` "popularity" ("auto" = popularity when given, else "centroid").
+    ``method_kwargs`` go to the quantizer (e.g. ``epochs=5``, ``backend="kmeans"``).
+    """
+    _check_choice("scheme", scheme, SCHEMES)
+    _check_choice("collisions", collisions, COLLISION_MODES)
+    cls = get_quantizer_class(method)
+    sizes = level_sizes_for(codebook_size, levels)
+    embs = prepare_embeddings(embeddings, scheme)
+    n = len(next(iter(embs.values())))
+    if bucket_order == "auto":
+        bucket_order = "popularity" if popularity is not None else "centroid"
+    _check_choice("bucket_order", bucket_order, BUCKET_ORDERS)
+    if bucket_order == "popularity":
+        if popularity is None:
+            raise ValueError("bucket_order='popularity' needs popularity (float array, one value per item)")
+        popularity = np.asarray(popularity, dtype=np.float64)
+        if popularity.shape != (n,) or not np.isfinite(popularity).all():
+            raise ValueError(f"popularity must be finite with shape ({n},), got shape {popularity.shape}")
+    opts = dict(method_kwargs)
+    if preset is not None:
+        opts["preset"] = preset
+    # build one quantizer now so that bad options or sizes fail before any fitting
+    cls(levels=len(sizes), codebook_size=sizes, seed=seed, show_progress=False, **opts)
+
+    def make(level_sizes: list[int], s: int) -> Quantizer:
+        return cls(levels=len(level_sizes), codebook_size=level_sizes, seed=s, show_progress=show_progress, **opts)
+
+    fit = fit_scheme(scheme, embs, sizes, make, seed)
+
+    codes, names, lsizes = fit.codes, list(fit.level_names), list(fit.level_sizes)
+    tasks = {t: list(c) for t, c in fit.tasks.items()}
+    ranks: dict[str, np.ndarray] = {}
+    suffix_cols: dict[tuple[int, ...], int] = {}
+    for task in ("search", "rec"):
+        cols = tuple(fit.tasks[task])
+        if cols in suffix_cols:  # shared: both tasks use the same ID and the same suffix
+            ranks[task] = ranks["search"]
+            tasks[task] = list(tasks["search"])
+            continue
+        if bucket_order == "popularity":
+            scores = popularity
+        elif bucket_order == "centroid":
+            scores = -((fit.vectors[task] - fit.recon[task]) ** 2).sum(axis=1)
+        else:
+            scores = None
+        rank, bsize = bucket_rank(codes[:, list(cols)], scores)
+        ranks[task] = rank
+        if collisions == "suffix":
+            codes = np.concatenate([codes, rank[:, None]], axis=1)
+            suffix_name = {"shared": chr(ord("a") + len(sizes)), "separate": f"{task[0]}{len(sizes)}",
+                           "prefix-share": f"{task[0]}{len(sizes)}"}[scheme]
+            names.append(suffix_name)
+            lsizes.append(int(bsize.max()))
+            tasks[task] = [*cols, codes.shape[1] - 1]
+            suffix_cols[cols] = codes.shape[1] - 1
+
+    per_task = {}
+    for task in ("search", "rec"):
+        qcols = fit.tasks[task]
+        per_task[task] = id_diagnostics(
+            fit.vectors[task], fit.codes[:, qcols], codes[:, tasks[task]], fit.recon[task],
+            [fit.level_names[c] for c in qcols], [fit.level_sizes[c] for c in qcols],
+            n_neighbours=n_neighbours, max_queries=max_queries, seed=seed,
+        )
+    if scheme == "shared":
+        diag = dict(per_task["search"])
+    else:
+        diag = {"n_items": n, "levels": list(fit.level_names),
+                "codebook_size": dict(zip(fit.level_names, fit.level_sizes, strict=True))}
+        for key in ("codes_used", "utilization", "perplexity"):
+            diag[key] = {**per_task["search"][key], **per_task["rec"][key]}
+        for key in _SCALARS:
+            diag[key] = float(np.mean([per_task[t][key] for t in ("search", "rec")]))
+        diag["scalars_are"] = "mean over the search and rec IDs; see per_task"
+        diag["per_task"] = per_task
+    diag.update(scheme=scheme, method=method, collisions=collisions, bucket_order=bucket_order,
+                fit_seconds=fit.fit_seconds, encode_seconds=fit.encode_seconds,
+                neighbour_preservation_sampled=bool(per_task["search"]["neighbour_preservation_queries"] < n))
+    curves = {role: q.fit_info["training_curve"] for role, q in fit.quantizers.items() if "training_curve" in q.fit_info}
+    if curves:
+        diag["training_curve"] = curves
+
+    config = {
+        "method": method, "levels": len(sizes), "codebook_size": sizes, "collisions": collisions,
+        "seed": seed, "preset": preset, "bucket_order": bucket_order,
+        "method_options": {role: q.config()["options"] for role, q in fit.quantizers.items()},
+        "quantizer_dir": "quantizer", "n_items": n, **fit.extra,
+    }
+    ids = SemanticIDs(codes=codes, level_names=names, level_sizes=lsizes, tasks=tasks, scheme=scheme,
+                      config=config, diagnostics=diag, bucket_rank=ranks)
+    logger.info("built %s/%s IDs for %d items: %d distinct, quantizer collision rate %.4f",
+                scheme, method, n, diag["distinct_ids"], diag["quantizer_collision_rate"])
+    return BuiltIDs(ids=ids, quantizers=fit.quantizers)

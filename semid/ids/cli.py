@@ -1,0 +1,116 @@
+"""``semid ids build`` and ``semid ids inspect``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["register", "load_vectors"]
+
+
+def load_vectors(path: str | Path) -> Any:
+    """float32 (n, d) vectors from an embeddings directory (``embeddings.npy``) or a plain ``.npy``."""
+    try:
+        from semid.embed.base import load_embeddings
+    except ImportError:  # embed stage absent in this build: read the two formats directly
+        import numpy as np
+
+        p = Path(path)
+        f = p / "embeddings.npy" if p.is_dir() else p
+        if not f.exists() or f.suffix != ".npy":
+            raise FileNotFoundError(f"{path} is neither an embeddings directory (with embeddings.npy) nor a .npy file") from None
+        return np.load(f, allow_pickle=False)
+    return load_embeddings(path).vectors
+
+
+def _parse_opts(items: list[str]) -> dict[str, Any]:
+    from semid.config import parse_value
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--opt {item!r} must look like key=value (e.g. epochs=5)")
+        k, v = item.split("=", 1)
+        out[k.strip().replace("-", "_")] = parse_value(v)
+    return out
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from semid.ids.build import build_ids
+    from semid.ids.diagnostics import format_diagnostics
+
+    search, rec = args.search_embeddings, args.rec_embeddings
+    paths = list(args.embeddings or [])
+    if args.scheme == "shared":
+        if len(paths) != 1 or search or rec:
+            raise ValueError("scheme 'shared' takes exactly one --embeddings FILE_OR_DIR")
+        sources: dict[str, str] = {"shared": paths[0]}
+        embeddings: Any = load_vectors(paths[0])
+    else:
+        if paths and len(paths) == 2 and not (search or rec):
+            search, rec = paths
+        if not (search and rec) or (paths and len(paths) != 2):
+            raise ValueError(
+                f"scheme {args.scheme!r} takes two inputs: --embeddings SEARCH REC, "
+                "or --search-embeddings and --rec-embeddings"
+            )
+        sources = {"search": search, "rec": rec}
+        embeddings = {"search": load_vectors(search), "rec": load_vectors(rec)}
+    popularity = np.load(args.popularity) if args.popularity else None
+    sizes = args.codebook_size[0] if len(args.codebook_size) == 1 else list(args.codebook_size)
+    built = build_ids(
+        embeddings, scheme=args.scheme, method=args.method, levels=args.levels, codebook_size=sizes,
+        collisions=args.collisions, seed=args.seed, preset=args.preset, popularity=popularity,
+        bucket_order=args.bucket_order, show_progress=not args.no_progress, max_queries=args.max_queries,
+        **_parse_opts(args.opt or []),
+    )
+    built.ids.config["embeddings"] = {k: str(v) for k, v in sources.items()}
+    out = built.save(args.out)
+    print(format_diagnostics(built.ids.diagnostics))
+    print(f"\nwrote {out}/ (codes.npy, config.json, diagnostics.json, quantizer/)")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from semid.ids.diagnostics import format_diagnostics
+    from semid.ids.types import SemanticIDs
+
+    ids = SemanticIDs.load(args.dir)
+    print(f"{args.dir}: scheme={ids.scheme} items={ids.n_items} levels={ids.level_names} sizes={ids.level_sizes}")
+    print(f"tasks={ids.tasks} collisions={ids.config.get('collisions')} bucket_order={ids.config.get('bucket_order')}\n")
+    print(format_diagnostics(ids.diagnostics))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("ids", help="build and inspect Semantic IDs")
+    sub = p.add_subparsers(dest="ids_command", metavar="SUBCOMMAND")
+    b = sub.add_parser("build", help="quantize embeddings into Semantic IDs")
+    b.add_argument("--embeddings", nargs="+", metavar="FILE_OR_DIR",
+                   help="an embeddings dir or a float32 .npy; two (search, rec) for separate/prefix-share")
+    b.add_argument("--search-embeddings", metavar="FILE_OR_DIR", help="search embeddings (separate/prefix-share)")
+    b.add_argument("--rec-embeddings", metavar="FILE_OR_DIR", help="rec embeddings (separate/prefix-share)")
+    b.add_argument("--method", default="rq-kmeans", help="rq-kmeans | rq-vae | rlfq | dict (default rq-kmeans)")
+    b.add_argument("--scheme", default="shared", help="shared | separate | prefix-share (default shared)")
+    b.add_argument("--levels", type=int, default=2, help="quantizer levels (default 2)")
+    b.add_argument("--codebook-size", type=int, nargs="+", default=[256], help="one size, or one per level (default 256)")
+    b.add_argument("--collisions", default="suffix", help="none | suffix (default suffix)")
+    b.add_argument("--bucket-order", default="auto", help="popularity | centroid | index | auto (default)")
+    b.add_argument("--popularity", metavar="NPY", help="float (n_items,) popularity for bucket order")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--preset", default=None, help="rq-vae: naive | robust (default robust)")
+    b.add_argument("--opt", action="append", metavar="KEY=VALUE", help="method option, e.g. epochs=5 or backend=kmeans")
+    b.add_argument("--max-queries", type=int, default=10_000, help="query items sampled for neighbour preservation")
+    b.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    b.add_argument("--out", required=True, help="output directory")
+    b.set_defaults(func=_cmd_build)
+    i = sub.add_parser("inspect", help="print the diagnostics of an IDs directory")
+    i.add_argument("dir")
+    i.set_defaults(func=_cmd_inspect)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
