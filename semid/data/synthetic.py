@@ -71,7 +71,7 @@ medicine psychiatry hypnosis dreams nightmares identity doppelganger impostor di
 """.split()))
 _TITLE_ADJ = """Crimson Silent Broken Golden Hollow Distant Burning Frozen Wicked Velvet Iron Scarlet Midnight
 Electric Savage Gentle Lonely Restless Hidden Shattered Silver Wandering Endless Bitter Sacred Fading Rising
-Falling Final Secret Lost Bright Pale Wild Quiet Lucky Crooked Northern Southern Eastern Tender Brave Cruel
+Falling Final Secret Lost Bright Pale Quiet Lucky Crooked Northern Southern Eastern Tender Brave Cruel
 Painted Sleeping Drowned Borrowed Stolen Empty Tangled Faithful Forgotten Amber Cobalt Ivory Obsidian Hungry
 Gilded Weeping Howling""".split()
 _TITLE_NOUN = """Harbor Horizon Garden Mirror River Kingdom Echo Lantern Shadow Crown Tide Meadow Empire Voyage
