@@ -209,10 +209,15 @@ def _figures(run_dir: Path, out: Path, groups: dict[tuple, list[dict]], dense: d
             ids = SemanticIDs.load(ids_dir)
         except (FileNotFoundError, KeyError, ValueError):
             continue
-        cols = ids.config.get("quantizer_columns", {}).get("search") or ids.tasks["search"]
-        _, counts = np.unique(ids.codes[:, cols], axis=0, return_counts=True)
-        sizes, freq = np.unique(counts, return_counts=True)
-        ax.plot(sizes, freq * sizes / counts.sum(), marker=".", label=f"{key[1]}/{key[2]}")
+        rank = ids.bucket_rank.get("search")
+        if rank is None:
+            continue
+        # a bucket of size b holds ranks 0..b-1: buckets of size >= s = items with rank s-1
+        at_least = np.bincount(rank)
+        exactly = at_least - np.append(at_least[1:], 0)
+        sizes = np.flatnonzero(exactly) + 1
+        freq = exactly[sizes - 1]
+        ax.plot(sizes, freq * sizes / len(rank), marker=".", label=f"{key[1]}/{key[2]}")
         plotted += 1
     if plotted:
         ax.set_xscale("log")

@@ -164,7 +164,7 @@ class _Runner:
             import numpy as np
 
             from semid.embed import load_embeddings
-            from semid.ids import build_ids, save_built
+            from semid.ids import build_ids
 
             if v.row.scheme == "shared":
                 x: Any = load_embeddings(embs[v.row.embedding][0]).vectors
@@ -175,7 +175,7 @@ class _Runner:
                               codebook_size=self.cfg.ids.codebook_size, collisions=v.collisions, seed=v.seed,
                               preset=v.quantizer.preset, popularity=np.asarray(ds.train_counts),
                               show_progress=self.show_progress, **v.quantizer.options)
-            save_built(built, path)
+            built.save(path)
 
         spec = {"data": data_key, "embeddings": {n: k for n, (_, k) in embs.items()}, "scheme": v.row.scheme,
                 "quantizer": to_dict(v.quantizer), "collisions": v.collisions, "seed": v.seed, "ids": to_dict(self.cfg.ids)}
