@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "semid.generative.cli",
     "semid.evaluate.cli",
     "semid.experiment_cli",
+    "semid.studies.cli",
 )
 
 
