@@ -24,6 +24,7 @@ import random
 import re
 import string
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -154,18 +155,12 @@ _NEEDS = {"genre": ("genres", 1), "genre2": ("genres", 2), "kw": ("keywords", 1)
           "decade": ("decade", 1), "decades": ("decade", 1)}
 
 
-class ItemAspects:
-    """What queries about one item may mention: genre phrasings, keywords and decade."""
+class ItemAspects(NamedTuple):
+    """What queries about one item may mention."""
 
-    __slots__ = ("genres", "keywords", "decade")
-
-    def __init__(self, genres: list[tuple[str, ...]], keywords: list[str], decade: tuple[str, str] | None):
-        self.genres = genres  # one tuple of phrasings per genre
-        self.keywords = keywords
-        self.decade = decade  # ("90s", "1990s") or None
-
-    def __repr__(self) -> str:
-        return f"ItemAspects(genres={self.genres}, keywords={self.keywords}, decade={self.decade})"
+    genres: list[tuple[str, ...]]  # one tuple of phrasings per genre, e.g. ("sci-fi", "science fiction")
+    keywords: list[str]  # tags first, then description content words
+    decade: tuple[str, str] | None  # ("90s", "1990s"), or None without a year
 
 
 def _decade(year: object) -> tuple[str, str] | None:
