@@ -1,0 +1,104 @@
+"""``semid embed`` and ``semid evaluate-dense``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("content", "search", "rec", "multitask", "fused-concat", "fused-svd")
+# shortcut flag -> config field (only for the methods whose config has that field)
+SHORTCUTS = {"model": "model", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+             "max_seq_length": "max_seq_length", "device": "device", "dim": "dim"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="compute item embeddings (content, search, rec, multitask, fused-*)",
+                       description="Compute one item embedding per item and write RUN/embeddings/NAME "
+                                   "(embeddings.npy float32 (n_items, d) + meta.json).")
+    p.add_argument("--data", required=True, help="prepared dataset directory (semid data prepare --out)")
+    p.add_argument("--method", required=True, help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--out", required=True, help="output embeddings directory")
+    p.add_argument("--inputs", nargs="+", default=None, help="fused methods: two embeddings dirs or .npy files")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default=None, help="sentence-transformers hub id or local path (default all-MiniLM-L6-v2; paper: all-mpnet-base-v2)")
+    p.add_argument("--epochs", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--dim", type=int, default=None, help="rec: embedding dimension")
+    p.add_argument("--max-seq-length", type=int, default=None)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--config", default=None, help="TOML/YAML/JSON file with the method's config keys")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_embed)
+
+    d = sub.add_parser("evaluate-dense", help="dense retrieval baselines of an embeddings dir (+ popularity)",
+                       description="Search and recommendation recall of item embeddings by dot product; writes metrics.json.")
+    d.add_argument("--data", required=True, help="prepared dataset directory")
+    d.add_argument("--embeddings", required=True, help="embeddings directory or .npy file")
+    d.add_argument("--out", default=None, help="output directory (default: EMBEDDINGS/dense)")
+    d.add_argument("-k", type=int, default=30, help="list length (>= 30)")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=_evaluate_dense)
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    import dataclasses
+
+    from semid.config import apply_overrides, load_config_file
+    from semid.embed.registry import CONFIGS, get_embedder
+
+    get_embedder(args.method)
+    cfg: dict[str, Any] = load_config_file(args.config) if args.config else {}
+    fields = {f.name for f in dataclasses.fields(CONFIGS[args.method])}
+    for flag, key in SHORTCUTS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if key not in fields:
+            raise ValueError(f"--{flag.replace('_', '-')} does not apply to method {args.method!r} (its keys: {sorted(fields)})")
+        cfg[key] = value
+    return apply_overrides(cfg, args.set)
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from semid.data import Dataset
+    from semid.embed import build_embeddings, load_embeddings
+
+    cfg = _config(args)
+    dataset = Dataset.load(args.data)
+    inputs = [load_embeddings(p) for p in args.inputs] if args.inputs else None
+    emb = build_embeddings(dataset, args.method, cfg, inputs=inputs, seed=args.seed, show_progress=not args.no_progress)
+    emb.meta["data_path"] = str(Path(args.data))
+    path = emb.save(args.out)
+    print(f"wrote {emb.n_items} x {emb.dim} {args.method} embeddings to {path} ({emb.meta['seconds']}s)")
+    return 0
+
+
+def _evaluate_dense(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from semid.data import Dataset
+    from semid.embed import load_embeddings
+    from semid.evaluate.dense import evaluate_dense
+    from semid.io import atomic_dir, write_json
+
+    dataset = Dataset.load(args.data)
+    emb = load_embeddings(args.embeddings)
+    res = evaluate_dense(dataset, emb, k=args.k, show_progress=not args.no_progress)
+    src = Path(args.embeddings)
+    out = Path(args.out) if args.out else (src / "dense" if src.is_dir() else src.with_name(src.stem + "_dense"))
+    with atomic_dir(out) as tmp:
+        write_json(tmp / "metrics.json", res.metrics)
+        ranks = {"rec": res.rec_ranks, **res.extra_ranks}
+        if res.search_ranks is not None:
+            ranks["search"] = res.search_ranks
+        np.savez(tmp / "ranks.npz", **ranks)
+    print(json.dumps({k: v for k, v in res.metrics.items()}, indent=2))
+    print(f"wrote {out / 'metrics.json'}")
+    return 0
