@@ -74,7 +74,7 @@ def constrained_beam_search(model, input_ids: torch.Tensor, attention_mask: torc
     hidden = enc.last_hidden_state
     cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
     dec_in = torch.full((B, 1), _start_id(model), dtype=torch.long, device=device)
-    children = [torch.as_tensor(c, dtype=torch.long, device=device) for c in trie.children]
+    children = trie.children_tensors(device)
     n_prev = 1  # beams per query before this step
     sel = torch.zeros(B, 1, device=device)  # penalised sums (drive selection)
     lp = torch.zeros(B, 1, device=device)  # true log-probabilities
@@ -135,6 +135,14 @@ def constrained_beam_search(model, input_ids: torch.Tensor, attention_mask: torc
     # rank by the true log-probability; keep each leaf once
     lp_np = lp.cpu().numpy()
     node_np = node.cpu().numpy()
+    if G == 1:  # plain beam search: beams are distinct paths, already sorted by log-probability
+        leaves = np.where(np.isfinite(lp_np), node_np, -1).astype(np.int64)
+        scores = np.where(leaves >= 0, lp_np, -np.inf).astype(np.float32)
+        if leaves.shape[1] < K:
+            pad = K - leaves.shape[1]
+            leaves = np.pad(leaves, ((0, 0), (0, pad)), constant_values=-1)
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+        return BeamResult(leaves, scores)
     leaves = np.full((B, K), -1, dtype=np.int64)
     scores = np.full((B, K), -np.inf, dtype=np.float32)
     for b in range(B):

@@ -74,6 +74,16 @@ class IDTrie:
         leaf_codes = codes[order[ptr[:-1]]]
         return cls(task, sizes, children, leaf_codes, ptr, order.astype(np.int64), node)
 
+    def children_tensors(self, device) -> list:
+        """The ``children`` tables as int64 torch tensors on ``device`` (cached per device)."""
+        import torch
+
+        cache = self.__dict__.setdefault("_tensors", {})
+        key = str(device)
+        if key not in cache:
+            cache[key] = [torch.as_tensor(c, dtype=torch.long, device=device) for c in self.children]
+        return cache[key]
+
     @property
     def depth(self) -> int:
         return len(self.level_sizes)
