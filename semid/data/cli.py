@@ -27,6 +27,9 @@ examples:
   # download the GroupLens archive into the cache first (sha256-checked)
   semid data prepare --source movielens --download ml-25m --out runs/ml25m/data
 
+  # your own catalogue (queries are generated unless --queries-file is given)
+  semid data prepare --source files --items items.csv --interactions events.parquet --out runs/mine/data
+
   # queries from an OpenAI-compatible LLM, as in the paper (key from $OPENAI_API_KEY or --llm-api-key)
   semid data prepare --source movielens --path ml-latest-small --queries llm \\
       --llm-base-url http://localhost:8000/v1 --llm-model my-model --out runs/mls-llm/data
@@ -63,7 +66,8 @@ def register(subparsers: Any) -> None:
         description="Read a catalogue (synthetic or MovieLens), generate 10+10 queries per item, split the "
                     "interactions leave-last-out and write the dataset directory.",
         epilog=_PREPARE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", choices=("synthetic", "movielens"), required=True, help="where the catalogue comes from")
+    p.add_argument("--source", choices=("synthetic", "movielens", "files"), required=True,
+                   help="where the catalogue comes from (files: your own --items/--interactions)")
     p.add_argument("--out", required=True, metavar="DIR", help="dataset directory to write (replaced atomically)")
     g = p.add_argument_group("movielens")
     src = g.add_mutually_exclusive_group()
@@ -74,6 +78,10 @@ def register(subparsers: Any) -> None:
     g.add_argument("--base-url", metavar="URL", help="a mirror holding NAME.zip (default: files.grouplens.org)")
     g.add_argument("--n-genome-tags", type=int, default=10, metavar="K",
                    help="Tag Genome tags (most relevant first) added to each movie's tags where present (default: 10)")
+    g = p.add_argument_group("files (your own data; CSV, TSV, Parquet or JSON Lines)")
+    g.add_argument("--items", metavar="FILE", help="item_id + text (or title, genres, tags, description)")
+    g.add_argument("--interactions", metavar="FILE", help="user_id, item_id, timestamp[, rating]")
+    g.add_argument("--queries-file", metavar="FILE", help="item_id, text, split (train/test); default: generate queries")
     g = p.add_argument_group("synthetic")
     g.add_argument("--n-items", type=int, metavar="N", help="catalogue size of the synthetic world")
     g.add_argument("--n-users", type=int, metavar="N", help="number of synthetic users")
@@ -127,6 +135,9 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         given = [f"--{n.replace('_', '-')}" for n in ("path", "download", "sha256", "base_url") if getattr(args, n)]
         if given:
             raise ValueError(f"{', '.join(given)} only apply to --source movielens; drop them or use --source movielens")
+    elif args.source == "files":
+        if not (args.items and args.interactions):
+            raise ValueError("--source files needs --items FILE and --interactions FILE")
     elif not (args.path or args.download):
         raise ValueError("--source movielens needs --path DIR (a local copy) or --download NAME (a GroupLens archive)")
     if args.source == "movielens" and (args.n_items is not None or args.n_users is not None):
@@ -147,9 +158,10 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     try:
         ds = prepare(source=args.source, path=path, queries=args.queries, min_history=args.min_history,
                      seed=args.seed, synthetic_options=synthetic or None, llm_options=llm or None,
-                     n_genome_tags=args.n_genome_tags, show_progress=show)
+                     n_genome_tags=args.n_genome_tags, show_progress=show, items_path=args.items,
+                     interactions_path=args.interactions, queries_path=args.queries_file)
     except SchemaError as exc:
-        if args.source == "movielens":  # e.g. no user with enough history: name the ratings file
+        if args.source == "movielens" and path:  # e.g. no user with enough history: name the ratings file
             from semid.data.movielens import ratings_file
 
             rf = ratings_file(path)

@@ -15,18 +15,22 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["prepare", "SOURCES"]
 
-SOURCES = ("synthetic", "movielens")
+SOURCES = ("synthetic", "movielens", "files")
 
 
 def prepare(source: str = "synthetic", path: str | None = None, download: str | None = None,
             queries: str = "offline", min_history: int = 1, seed: int = 0,
             synthetic_options: dict[str, Any] | None = None, llm_options: dict[str, Any] | None = None,
-            cache_dir: str | None = None, n_genome_tags: int = 10, show_progress: bool = True) -> Dataset:
+            cache_dir: str | None = None, n_genome_tags: int = 10, show_progress: bool = True,
+            items_path: str | None = None, interactions_path: str | None = None,
+            queries_path: str | None = None) -> Dataset:
     """Read or generate a catalogue, generate queries, split: a ready :class:`Dataset`.
 
     source: ``synthetic`` (the built-in world; ``synthetic_options`` are
     :class:`~semid.data.synthetic.SyntheticConfig` fields) or ``movielens`` (a local copy
-    at ``path``, or the GroupLens archive ``download``).
+    at ``path``, or the GroupLens archive ``download``) or ``files`` (your own
+    ``items_path`` and ``interactions_path``, see :mod:`semid.data.files`; with
+    ``queries_path`` your own queries are used instead of generated ones).
     queries: ``offline`` (template generator) or ``llm`` (``llm_options`` are
     :class:`~semid.data.llm_queries.LLMQueryConfig` fields).
     """
@@ -43,6 +47,20 @@ def prepare(source: str = "synthetic", path: str | None = None, download: str | 
         if queries == "offline":
             return world
         items, interactions, meta = world.items, world.interactions, dict(world.meta)
+    elif source == "files":
+        from semid.data.files import read_items, read_table
+
+        if not (items_path and interactions_path):
+            raise ValueError("--source files needs --items FILE and --interactions FILE")
+        from semid.data.schema import validate_interactions, validate_items, validate_queries
+
+        items = validate_items(read_items(items_path), str(items_path))
+        interactions = validate_interactions(read_table(interactions_path), items["item_id"], str(interactions_path))
+        meta = {"source": "files", "items": str(items_path), "interactions": str(interactions_path)}
+        if queries_path:
+            q = validate_queries(read_table(queries_path), items["item_id"], str(queries_path))
+            meta["queries"] = f"file:{queries_path}"
+            return make_dataset(items, interactions, q, meta=meta, min_history=min_history)
     else:
         from semid.data.movielens import read_movielens
 
