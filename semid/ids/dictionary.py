@@ -15,6 +15,7 @@ the mean signed coefficient that atom had at that level on the training set:
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -38,13 +39,15 @@ class DictionaryQuantizer(Quantizer):
     Mairal et al., "Online Dictionary Learning for Sparse Coding", ICML 2009 (the
     scikit-learn algorithm); compared as "dictionary" in Penha et al., RecSys 2025, Table 3.
     Options: ``alpha`` (sparsity penalty while fitting), ``max_iter`` (passes over the
-    data), ``batch_size``, ``fit_algorithm`` ("cd" | "lars").
+    data), ``batch_size``, ``fit_algorithm`` ("cd" | "lars"), ``max_fit_items`` (the
+    dictionary is learnt on a seeded random subset of at most this many items; all items
+    are then encoded; None = all).
     """
 
     name = "dict"
 
     def _resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        out = {"alpha": 0.05, "max_iter": 10, "batch_size": 256, "fit_algorithm": "cd"}
+        out = {"alpha": 0.05, "max_iter": 10, "batch_size": 256, "fit_algorithm": "cd", "max_fit_items": 20_000}
         unknown = sorted(set(options) - set(out))
         if unknown:
             raise ValueError(f"dict: unknown option(s) {unknown}; valid: {sorted(out)}")
@@ -68,6 +71,7 @@ class DictionaryQuantizer(Quantizer):
 
     def _fit(self, X: np.ndarray) -> None:
         from sklearn.decomposition import MiniBatchDictionaryLearning
+        from sklearn.exceptions import ConvergenceWarning
 
         o = self.options
         k = self.level_sizes[0]
@@ -81,7 +85,14 @@ class DictionaryQuantizer(Quantizer):
             transform_n_nonzero_coefs=self.levels,
             random_state=self.seed,
         )
-        model.fit(X)
+        fit_X = X
+        cap = o["max_fit_items"]
+        if cap is not None and len(X) > int(cap):
+            rows = np.sort(np.random.default_rng(self.seed).choice(len(X), size=int(cap), replace=False))
+            fit_X = X[rows]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(fit_X)
         self.atoms = model.components_.astype(np.float32)
         coefs = self._sparse(X)
         codes = sparse_codes_to_tokens(coefs, self.levels)
