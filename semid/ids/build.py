@@ -103,6 +103,8 @@ def build_ids(
             raise ValueError(f"popularity must be finite with shape ({n},), got shape {popularity.shape}")
     opts = dict(method_kwargs)
     if preset is not None:
+        if not getattr(cls, "PRESETS", None):
+            raise ValueError(f"method {method!r} has no presets (got preset={preset!r}); presets exist for rq-vae: naive, robust")
         opts["preset"] = preset
     # build one quantizer now so that bad options or sizes fail before any fitting
     cls(levels=len(sizes), codebook_size=sizes, seed=seed, show_progress=False, **opts)
