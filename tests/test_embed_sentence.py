@@ -111,6 +111,7 @@ def test_search_batches_never_repeat_an_item(tiny_dataset, tiny_model_dir, monke
     assert disk["n_search"] == 80
 
 
+@pytest.mark.slow
 def test_search_finetuning_improves_search_recall(tiny_dataset, tiny_model_dir):
     before = build_embeddings(tiny_dataset, "content", {"model": tiny_model_dir}, show_progress=False)
     after = build_embeddings(tiny_dataset, "search", {"model": tiny_model_dir, "epochs": 4, "batch_size": 16, "lr": 3e-3},
@@ -120,6 +121,7 @@ def test_search_finetuning_improves_search_recall(tiny_dataset, tiny_model_dir):
     assert r1 > r0
 
 
+@pytest.mark.slow
 def test_multitask_trains_on_both_tasks(tiny_dataset, tiny_model_dir, monkeypatch):
     seen = _record_batches(monkeypatch)
     emb = build_embeddings(tiny_dataset, "multitask", {"model": tiny_model_dir, "epochs": 1, "batch_size": 16},

@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--embeddings", required=True, help="embeddings directory or .npy file")
     d.add_argument("--out", default=None, help="output directory (default: EMBEDDINGS/dense)")
     d.add_argument("-k", type=int, default=30, help="list length (>= 30)")
+    d.add_argument("--max-search-queries", type=int, default=None, help="evaluate a random sample of test queries (default: all)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the query sample")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=_evaluate_dense)
 
@@ -90,7 +92,8 @@ def _evaluate_dense(args: argparse.Namespace) -> int:
 
     dataset = Dataset.load(args.data)
     emb = load_embeddings(args.embeddings)
-    res = evaluate_dense(dataset, emb, k=args.k, show_progress=not args.no_progress)
+    res = evaluate_dense(dataset, emb, k=args.k, show_progress=not args.no_progress,
+                         max_search_queries=args.max_search_queries, seed=args.seed)
     src = Path(args.embeddings)
     out = Path(args.out) if args.out else (src / "dense" if src.is_dir() else src.with_name(src.stem + "_dense"))
     with atomic_dir(out) as tmp:

@@ -76,10 +76,13 @@ def _query_encoder(embeddings: Any) -> Any:
     return load_sentence_model(path, max_seq_length=embeddings.meta.get("max_seq_length"))
 
 
-def evaluate_dense(dataset: Any, embeddings: Any, k: int = 30, show_progress: bool = True) -> DenseResult:
+def evaluate_dense(dataset: Any, embeddings: Any, k: int = 30, show_progress: bool = True,
+                   max_search_queries: int | None = None, seed: int = 0) -> DenseResult:
     """Dense search and recommendation metrics of ``embeddings`` on ``dataset``'s test split.
 
     embeddings: an :class:`semid.embed.ItemEmbeddings` whose rows follow ``dataset``'s item order.
+    max_search_queries: evaluate a random sample of this many test queries (None: all); the
+    sample depends only on ``seed`` and the dataset, so methods stay comparable.
     Returns a :class:`DenseResult`; metric keys follow :mod:`semid.evaluate.metrics`.
     """
     if k < 30:
@@ -95,6 +98,10 @@ def evaluate_dense(dataset: Any, embeddings: Any, k: int = 30, show_progress: bo
         from semid.embed.sentence import encode_texts
 
         q = dataset.queries_for("test")
+        if max_search_queries is not None and len(q) > max_search_queries:
+            sel = np.sort(np.random.default_rng(seed).choice(len(q), max_search_queries, replace=False))
+            q = q.iloc[sel].reset_index(drop=True)
+            metrics["search_sampled_queries"] = int(max_search_queries)
         qv = encode_texts(encoder, q["text"].tolist(), 64, show_progress, normalize=True)
         search_ranks = topk_ranks(qv, items, q["item_index"].to_numpy(), k, show_progress=show_progress, desc="search")
         metrics.update(task_metrics("search", search_ranks))
