@@ -212,3 +212,26 @@ def test_cli_reports_bad_input_in_one_line(XS, tmp_path, capsys):
     assert rc == 2
     assert "NaN" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["rq-kmeans", "rq-vae", "rlfq", "dict"])
+@pytest.mark.parametrize("scheme", ["shared", "separate", "prefix-share"])
+@pytest.mark.parametrize("collisions", ["none", "suffix"])
+def test_cli_every_method_scheme_and_collision_mode(method, scheme, collisions, XS, XR, tmp_path):
+    np.save(tmp_path / "s.npy", XS)
+    np.save(tmp_path / "r.npy", XR)
+    inputs = [str(tmp_path / "s.npy")] if scheme == "shared" else [str(tmp_path / "s.npy"), str(tmp_path / "r.npy")]
+    opts = ["--opt", "epochs=1", "--opt", "batch_size=256"] if method in ("rq-vae", "rlfq") else []
+    rc = main(["-q", "ids", "build", "--embeddings", *inputs, "--method", method, "--scheme", scheme,
+               "--collisions", collisions, "--codebook-size", "8", "--no-progress", *opts, "--out", str(tmp_path / "o")])
+    assert rc == 0
+    ids = SemanticIDs.load(tmp_path / "o")
+    d = ids.diagnostics
+    assert d["quantizer_collision_rate"] > 0
+    if collisions == "suffix":
+        assert d["collision_rate"] == 0.0
+        for t in ("search", "rec"):
+            assert collision_stats(ids.task_codes(t))["distinct_ids"] == len(XS)
+    else:
+        assert d["collision_rate"] == pytest.approx(d["quantizer_collision_rate"])
