@@ -71,37 +71,33 @@ def aggregate(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]
     return groups
 
 
-def _load_ranks(rec: dict[str, Any], task: str) -> np.ndarray | None:
-    """Per-example ranks saved by the generative evaluation (for paired tests)."""
-    from semid.evaluate.significance import load_example_ranks
+def _significance(rows: list[tuple[tuple, list[dict[str, Any]]]]) -> dict[tuple[str, str], float]:
+    """Bonferroni-corrected p-values of every row against the first, per R@30 metric.
 
-    try:
-        return load_example_ranks(rec["eval_dir"], task)
-    except (KeyError, FileNotFoundError, ValueError):
-        return None
+    Uses :func:`semid.evaluate.significance.compare` (paired by seed with >= 3 shared seeds,
+    else by example) over all pairs of rows in the table; rows without saved hits are skipped.
+    """
+    from semid.evaluate.generative import load_eval
+    from semid.evaluate.significance import EvalRecord, compare
 
-
-def _paired_p(a: list[dict[str, Any]], b: list[dict[str, Any]], task: str, k: int = 30) -> float | None:
-    """Paired t-test on per-example hits@k, examples pooled over the seeds both variants share."""
-    from scipy import stats
-
-    by_seed_b = {r["seed"]: r for r in b}
-    xa, xb = [], []
-    for r in a:
-        rb = by_seed_b.get(r["seed"])
-        if rb is None:
-            continue
-        ra, rb_ = _load_ranks(r, task), _load_ranks(rb, task)
-        if ra is None or rb_ is None or len(ra) != len(rb_):
-            continue
-        xa.append(((ra >= 0) & (ra < k)).astype(float))
-        xb.append(((rb_ >= 0) & (rb_ < k)).astype(float))
-    if not xa:
-        return None
-    xa_, xb_ = np.concatenate(xa), np.concatenate(xb)
-    if np.allclose(xa_, xb_):
-        return 1.0
-    return float(stats.ttest_rel(xa_, xb_).pvalue)
+    records = []
+    for key, recs in rows:
+        for r in recs:
+            try:
+                ev = load_eval(r["eval_dir"])
+            except (KeyError, FileNotFoundError, ValueError):
+                continue
+            records.append(EvalRecord("|".join(str(k) for k in key), int(r.get("seed", 0)), ev.metrics, ev.hits))
+    if len({r.variant for r in records}) < 2:
+        return {}
+    tests = compare(records).tests
+    ref = "|".join(str(k) for k in rows[0][0])
+    out = {}
+    for t in tests.itertuples():
+        if ref in (t.a, t.b):
+            other = t.b if t.a == ref else t.a
+            out[(other, t.metric)] = float(t.p_bonferroni)
+    return out
 
 
 def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict], default_quantizer: str | None) -> list[str]:
@@ -110,11 +106,12 @@ def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
     if not rows:
         return []
     paper = PAPER_FIGURES.get(name, {})
-    ref_key, ref_recs = rows[0]
-    n_tests = max(1, 2 * (len(rows) - 1))
+    ref_key = rows[0][0]
+    pvals = _significance(rows)
     lines = [f"### {TABLE_TITLES.get(name, name)}", ""]
     lines.append(f"Mean ± std over seeds. † marks a difference from the first row ({ref_key[1]}, {ref_key[2]}, "
-                 f"{ref_key[3]}) with p < 0.05 after Bonferroni correction over {n_tests} tests (paired t-test on per-example hits).")
+                 f"{ref_key[3]}) with p < 0.05 after Bonferroni correction over all pairs of rows and both metrics "
+                 f"(paired t-tests: by seed with 3+ seeds, else by test example).")
     lines.append("")
     lines.append("| dataset | IDs | quantizer | collisions | seeds | search R@30 | rec R@30 | rec head R@30 | rec torso R@30 "
                  "| dense search R@30 | dense rec R@30 | collision rate | codes used / level | paper search / rec |")
@@ -123,17 +120,15 @@ def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
         dataset, row, quant, coll = key
         cells = []
         for m in METRICS:
-            task = m.split("_")[0]
             cell = _fmt([r.get(m) for r in recs])
-            if m in ("search_recall@30", "rec_recall@30") and key != ref_key:
-                p = _paired_p(recs, ref_recs, task)
-                if p is not None and p * n_tests < 0.05:
-                    cell += " †"
+            p = pvals.get(("|".join(str(k) for k in key), m))
+            if p is not None and p < 0.05:
+                cell += " †"
             cells.append(cell)
         emb = recs[0].get("embedding", "")
         d = dense.get((dataset, emb), {})
-        util = recs[0].get("utilization")
-        util_s = " / ".join(str(u) for u in util) if isinstance(util, list) else "–"
+        util = recs[0].get("codes_used")
+        util_s = " / ".join(str(u) for u in util) if util else "–"
         pf = paper.get(row) or paper.get(quant)
         pf_s = f"{pf[0]:.3f} / {pf[1]:.3f}" if pf else "–"
         lines.append(
@@ -178,8 +173,8 @@ def _figures(run_dir: Path, out: Path, groups: dict[tuple, list[dict]], dense: d
     # 2. code usage per level
     labels, usage = [], []
     for key, recs in groups.items():
-        u = recs[0].get("utilization")
-        if isinstance(u, list):
+        u = recs[0].get("codes_used")
+        if u:
             labels.append(f"{key[1]}\n{key[2]}/{key[3]}")
             usage.append(u)
     if usage:
@@ -243,7 +238,11 @@ def write_report(run_dir: str | Path) -> Path:
     dense = {(r["dataset"], r.get("embedding")): r for r in records if r.get("kind") == "dense"}
     lines = [f"# semid report: {results.get('name', run_dir.name)}", ""]
     lines += ["Recall@30 of the joint generative model, per Semantic ID construction. "
-              "Paper figures (MovieLens-25M, flan-t5-base) are shown for reference; they are not expected to match at small scale.", ""]
+              "Paper figures (MovieLens-25M, flan-t5-base) are shown for reference; they are not expected to match at small scale. "
+              "Generative rows and the random-ID baseline use the same seeded sample of test examples (see each eval's "
+              "metrics.json); the dense and popularity baselines use every test example. "
+              "\"collision rate\" is the share of items whose final ID (after any suffix) is shared; "
+              "\"codes used / level\" counts distinct codes per quantizer level (with the suffix level last).", ""]
     for name in ("table1", "table2", "table3"):
         lines += _table(name, groups, dense, results.get("default_quantizer"))
     other = {k: v for k, v in groups.items() if not v[0].get("tables")}

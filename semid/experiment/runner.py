@@ -207,7 +207,7 @@ class _Runner:
             from semid.evaluate.generative import evaluate_generative
 
             res = evaluate_generative(model_path, ds, k=ev.k, max_examples=ev.max_examples, sample_seed=ev.sample_seed,
-                                      beam_size=ev.beam_size, num_groups=ev.num_groups,
+                                      beam=ev.beam_size, num_groups=ev.num_groups,
                                       diversity_penalty=ev.diversity_penalty, show_progress=self.show_progress)
             res.save(path)
 
@@ -275,7 +275,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, show_progress: bo
                 "scheme": v.row.scheme, "embedding": v.row.embedding or f"{v.row.search}+{v.row.rec}",
                 "quantizer": v.quantizer.label, "collisions": v.collisions, "seed": v.seed}
         extra = {"collision_rate": diag.get("collision_rate"), "quantizer_collision_rate": diag.get("quantizer_collision_rate"),
-                 "utilization": diag.get("utilization"), "distinct_ids": diag.get("distinct_ids"),
+                 "codes_used": list((diag.get("codes_used") or {}).values()), "distinct_ids": diag.get("distinct_ids"),
                  "max_bucket": diag.get("max_bucket"), "eval_dir": str(run_dir / v.dataset.name / "eval" / v.slug)}
         rec_metrics = {k: val for k, val in metrics.items() if not isinstance(val, list | dict)}
         r._record(keys, {**rec_metrics})
