@@ -115,3 +115,14 @@ def test_fused_inputs_must_match_counts_and_order(tiny_dataset):
         build_embeddings(tiny_dataset, "fused-svd", inputs=[a], show_progress=False)
     f = build_embeddings(tiny_dataset, "fused-concat", inputs=[a, _emb(ids=ids, d=3)], show_progress=False)
     assert f.vectors.shape == (40, 11) and f.meta["method"] == "fused-concat" and f.meta["data_hash"]
+
+
+def test_fuse_svd_with_fewer_items_than_dimensions_keeps_the_gram_matrix():
+    # regression: 100 items, 384-d content + 256-d rec made TruncatedSVD fail (k >= n)
+    a = _emb(n=5, d=8).vectors
+    b = _emb(n=5, d=16, seed=1).vectors
+    f = fuse_svd(a, b)
+    assert f.shape == (5, 8)
+    resid = (f - l2_normalize(a)).astype(np.float64)
+    nb = l2_normalize(b).astype(np.float64)
+    np.testing.assert_allclose(resid @ resid.T, nb @ nb.T, atol=1e-5)

@@ -55,10 +55,12 @@ def fuse_svd(a: np.ndarray, b: np.ndarray, seed: int = 0, algorithm: str = "rand
     small, large = (a, b) if a.shape[1] < b.shape[1] else (b, a)
     k = small.shape[1]
     if k >= min(large.shape):
-        raise EmbeddingError(
-            f"fused-svd: cannot reduce a {large.shape} matrix to {k} dimensions (needs k < min(n, d)); "
-            f"use fused-concat or more items"
-        )
+        # fewer items than dimensions: the exact SVD has only min(n, d) components; the
+        # remaining ones are zero, so pad with zeros to k columns.
+        u, sv, _ = np.linalg.svd(large.astype(np.float64), full_matrices=False)
+        reduced = np.zeros((large.shape[0], k))
+        reduced[:, : len(sv)] = u * sv
+        return (small + reduced).astype(np.float32)
     from sklearn.decomposition import TruncatedSVD
 
     reduced = TruncatedSVD(n_components=k, algorithm=algorithm, random_state=seed).fit_transform(large)
