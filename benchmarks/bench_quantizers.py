@@ -174,6 +174,22 @@ def run_dataset(name: str, X: np.ndarray, args: argparse.Namespace, vae_epochs: 
     run_methods(name, X, args, vae_epochs)
 
 
+def encode_overhead(X: np.ndarray, levels: int, K: int, seed: int, reps: int = 5) -> dict[str, Any]:
+    """Our ``encode`` vs ``compute_codes`` on the very same trained FAISS quantizer, alternated."""
+    q = make_quantizer("rq-kmeans", levels=levels, codebook_size=K, seed=seed, show_progress=False).fit(X)
+    direct, ours = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        q._rq.compute_codes(X)
+        t1 = time.perf_counter()
+        q.encode(X)
+        t2 = time.perf_counter()
+        direct.append(t1 - t0)
+        ours.append(t2 - t1)
+    return {"n_items": int(len(X)), "faiss_compute_codes": direct, "ours_encode": ours,
+            "ratio_of_best": min(ours) / min(direct), "ratio_of_median": float(np.median(ours) / np.median(direct))}
+
+
 def suffix_bench(n: int = 1_000_000) -> None:
     from semantic_id import UniqueIdResolver
 
@@ -197,6 +213,11 @@ def suffix_bench(n: int = 1_000_000) -> None:
 
 def render_md() -> str:
     lines = ["# Quantizer benchmark", "", f"Machine: {RESULTS.get('machine', {})}", ""]
+    o = RESULTS.get("encode_overhead")
+    if o:
+        lines += [f"**Encode overhead of our layer** (same trained FAISS quantizer, {o['n_items']} items, "
+                  f"{len(o['ours_encode'])} alternated runs): ours/faiss = {o['ratio_of_best']:.3f} (best), "
+                  f"{o['ratio_of_median']:.3f} (median).", ""]
     s = RESULTS.get("suffix_1M")
     if s:
         lines += [f"**Suffix assignment, 1M random 2x256 codes:** ours {s['ours_seconds']:.2f} s "
@@ -245,7 +266,8 @@ def main() -> None:
     p.add_argument("--peer-n-init", type=int, default=1)
     p.add_argument("--peer-max-iter", type=int, default=25)
     p.add_argument("--reps", type=int, default=2)
-    p.add_argument("--skip", nargs="*", default=[], help="parts to skip: suffix ml-small clustered")
+    p.add_argument("--skip", nargs="*", default=[], help="parts to skip: suffix ml-small clustered overhead")
+    p.add_argument("--merge", action="store_true", help="add to the existing results file instead of starting afresh")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     import faiss
@@ -255,6 +277,8 @@ def main() -> None:
                             "faiss": faiss.__version__, "torch": torch.__version__,
                             "faiss_omp_threads": faiss.omp_get_max_threads()},
                    settings=vars(args), datasets={})
+    if args.merge and (OUT / "quantizers.json").exists():
+        RESULTS.update(json.loads((OUT / "quantizers.json").read_text()))
     if "suffix" not in args.skip:
         suffix_bench()
     if "ml-small" not in args.skip:
@@ -262,6 +286,8 @@ def main() -> None:
         run_dataset("ml-latest-small MiniLM", X, args, args.vae_epochs_small, args.reps)
     if "clustered" not in args.skip:
         run_dataset(f"clustered {args.n_items}x384", clustered(args.n_items), args, args.vae_epochs_large, 1)
+    if "overhead" not in args.skip:
+        RESULTS["encode_overhead"] = encode_overhead(clustered(args.n_items), args.levels, args.codebook_size, args.seed)
     save()
 
 
