@@ -53,6 +53,8 @@ class GenerativeRetriever:
         self.encoder = TaskEncoder(tokenizer, ids, max_history=max_history, max_query_tokens=max_query_tokens)
         self.tries = {t: IDTrie.build(ids, t, popularity) for t in ids.tasks}
         self.pad_id = int(tokenizer.pad_token_id)
+        #: the model directory's config.json (set by :func:`load_model`)
+        self.config: dict = {}
 
     def level_offsets(self, task: str) -> np.ndarray:
         return self.encoder.level_offset[self.ids.tasks[task]]
