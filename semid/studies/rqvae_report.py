@@ -298,7 +298,12 @@ def _answer(study: dict[str, Any], down: dict[str, Any] | None) -> list[str]:
                            f"search ceiling {rb['cs']:.3f} (no ceiling gap to close on this set: {gap:+.3f}).")
             out.append(f"  - Neighbour preservation (share of 10 nearest neighbours with the same first code): "
                        f"RQ-KMeans {km['np']:.3f}, naive {nv['np']:.3f}, robust {rb['np']:.3f}; relative squared error "
-                       f"{km['err']:.3f} / {nv['err']:.3f} / {rb['err']:.3f}.")
+                       f"{km['err']:.3f} / {nv['err']:.3f} / {rb['err']:.3f}."
+                       + (" Naive's value is trivial: with one first-level code every neighbour shares it."
+                          if nv["used1"] <= 1 else "")
+                       + (" Robust fixes code use but keeps fewer neighbours together than RQ-KMeans, so its IDs may"
+                          " still be less useful downstream than its ceiling suggests."
+                          if rb["np"] < km["np"] - 0.05 else ""))
     out.append("")
     out.append("### Does correct handling close the gap downstream?")
     if down and down.get("groups"):
