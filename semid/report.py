@@ -240,7 +240,8 @@ def write_report(run_dir: str | Path) -> Path:
     lines += ["Recall@30 of the joint generative model, per Semantic ID construction. "
               "Paper figures (MovieLens-25M, flan-t5-base) are shown for reference; they are not expected to match at small scale. "
               "Generative rows and the random-ID baseline use the same seeded sample of test examples (see each eval's "
-              "metrics.json); the dense and popularity baselines use every test example. "
+              "metrics.json); dense baselines sample at most as many test queries (with their own seeded sample) and use "
+              "every rec test example, as does the popularity baseline. "
               "\"collision rate\" is the share of items whose final ID (after any suffix) is shared; "
               "\"codes used / level\" counts distinct codes per quantizer level (with the suffix level last).", ""]
     for name in ("table1", "table2", "table3"):

@@ -147,12 +147,14 @@ class _Runner:
                 from semid.embed import load_embeddings
                 from semid.evaluate.dense import evaluate_dense
 
-                res = evaluate_dense(ds, load_embeddings(emb_path), k=self.cfg.evaluate.k, show_progress=self.show_progress)
+                ev = self.cfg.evaluate
+                res = evaluate_dense(ds, load_embeddings(emb_path), k=ev.k, show_progress=self.show_progress,
+                                     max_search_queries=ev.max_examples, seed=ev.sample_seed)
                 path.mkdir(parents=True, exist_ok=True)
                 write_json(path / "metrics.json", res.metrics)
 
             path, _ = self.cache.run("dense", f"{spec.name}/{name}", f"{spec.name}/eval/dense-{name}",
-                                     {"data": data_key, "embedding": emb_key, "k": self.cfg.evaluate.k}, dense)
+                                     {"data": data_key, "embedding": emb_key, "eval": to_dict(self.cfg.evaluate)}, dense)
             self._record({"kind": "dense", "dataset": spec.name, "embedding": name}, read_json(path / "metrics.json"))
 
     # ---------------------------------------------------------------- IDs
