@@ -12,7 +12,9 @@ EVAL_EPILOG = """examples:
   # sample 2000 test examples per task (seeded, the same for every variant)
   semid evaluate --model ... --data ... --max-examples 2000 --sample-seed 0 --out ...
   # the random-valid-IDs baseline for search
-  semid evaluate --baseline random-ids --ids runs/mls/ids/rqk --data runs/mls/data --out runs/mls/eval/random"""
+  semid evaluate --baseline random-ids --ids runs/mls/ids/rqk --data runs/mls/data --out runs/mls/eval/random
+  # the popularity baseline for recommendation (same sampled users)
+  semid evaluate --baseline popularity --data runs/mls/data --out runs/mls/eval/popularity"""
 
 COMPARE_EPILOG = """examples:
   semid compare runs/mls/eval/rqk-seed* runs/mls/eval/svd-seed* --out runs/mls/report/compare.md
@@ -25,7 +27,8 @@ def register(subparsers: Any) -> None:
                                           "writes metrics.json and per-example hits.",
                               epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="trained model directory (RUN/model/NAME)")
-    p.add_argument("--baseline", choices=["random-ids"], help="evaluate a baseline instead of a model")
+    p.add_argument("--baseline", choices=["random-ids", "popularity"],
+                   help="evaluate a baseline instead of a model (popularity: rec only)")
     p.add_argument("--ids", help="Semantic IDs directory (for --baseline random-ids)")
     p.add_argument("--data", required=True, help="prepared dataset directory")
     p.add_argument("--out", required=True, help="output directory (metrics.json + hits.parquet) or a .json file")
@@ -54,13 +57,19 @@ def register(subparsers: Any) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from semid.data import Dataset
-    from semid.evaluate.generative import evaluate_generative, random_id_baseline
+    from semid.evaluate.generative import (
+        evaluate_generative,
+        popularity_baseline,
+        random_id_baseline,
+    )
     from semid.ids.types import SemanticIDs
 
     if (args.model is None) == (args.baseline is None):
-        raise ValueError("give exactly one of --model DIR or --baseline random-ids")
+        raise ValueError("give exactly one of --model DIR or --baseline {random-ids,popularity}")
     ds = Dataset.load(args.data)
-    if args.baseline:
+    if args.baseline == "popularity":
+        res = popularity_baseline(ds, k=args.k, max_examples=args.max_examples, sample_seed=args.sample_seed)
+    elif args.baseline:
         if not args.ids:
             raise ValueError("--baseline random-ids needs --ids RUN/ids/NAME")
         res = random_id_baseline(ds, SemanticIDs.load(args.ids), k=args.k, seed=args.seed,
@@ -74,8 +83,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     out = res.save(args.out)
     m = res.metrics
     sample = " (sampled)" if m["sample"]["sampled"] else ""
-    print(f"search R@10 {m['search_recall@10']:.4f}  R@30 {m['search_recall@30']:.4f}  NDCG@10 {m['search_ndcg@10']:.4f}"
-          f"  on {m['n_search']:,} queries{sample}")
+    if "search_recall@10" in m:
+        print(f"search R@10 {m['search_recall@10']:.4f}  R@30 {m['search_recall@30']:.4f}  NDCG@10 {m['search_ndcg@10']:.4f}"
+              f"  on {m['n_search']:,} queries{sample}")
     print(f"rec    R@10 {m['rec_recall@10']:.4f}  R@30 {m['rec_recall@30']:.4f}  NDCG@10 {m['rec_ndcg@10']:.4f}"
           f"  head R@30 {m['rec_head_recall@30']:.4f}  torso R@30 {m['rec_torso_recall@30']:.4f}  on {m['n_rec']:,} users")
     print(f"wrote {out}")

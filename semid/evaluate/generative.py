@@ -34,7 +34,7 @@ from semid.io import atomic_dir, write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EvalResult", "evaluate_generative", "random_id_baseline", "eval_examples", "load_eval"]
+__all__ = ["EvalResult", "evaluate_generative", "random_id_baseline", "popularity_baseline", "eval_examples", "load_eval"]
 
 
 @dataclass
@@ -193,4 +193,17 @@ def random_id_baseline(dataset, ids, k: int = 30, seed: int = 0, max_examples: i
             lists.append(items)
         ranked[task] = lists
     return _result(dataset, ex, ranked, k, {"evaluator": "random-valid-ids", "seed": seed,
+                                            **_sample_info(ex, max_examples, sample_seed)})
+
+
+def popularity_baseline(dataset, k: int = 30, max_examples: int | None = None, sample_seed: int = 0) -> EvalResult:
+    """The popularity baseline for recommendation on the same (sampled) test users as
+    :func:`evaluate_generative`: every user gets the ``k`` most-interacted training items
+    (:func:`semid.evaluate.baselines.popularity_order`). Only the ``rec`` task is scored."""
+    from semid.evaluate.baselines import popularity_order
+
+    ex = eval_examples(dataset, max_examples, sample_seed)
+    top = popularity_order(dataset)[:k].tolist()
+    ranked = {"rec": [top] * len(ex["rec"]["targets"])}
+    return _result(dataset, ex, ranked, k, {"evaluator": "popularity", "seed": 0,
                                             **_sample_info(ex, max_examples, sample_seed)})

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Issue 5 "Done when" on ml-latest-small, through the CLI a user runs:
+#   data -> ENMF (rec-tuned) embeddings -> RQ-KMeans 2x128 + suffix IDs -> small T5 (CPU) -> evaluate
+# and the baselines (random valid IDs for search, popularity for rec), then paired t-tests with
+# Bonferroni (semid.evaluate.significance.compare) written to
+# benchmarks/results/generative_mls_pipeline.{md,json}.
+#
+#   bash benchmarks/mls_generative_pipeline.sh [RUN_DIR (default runs/g5)] [ML_PATH]
+#
+# Each stage is skipped when its output exists (delete the directory to recompute).
+# Wall time on a shared 2-core CPU: ENMF ~7 min, IDs ~30 s, training ~20 min, evaluation a few min.
+set -euo pipefail
+RUN=${1:-runs/g5}
+ML=${2:-../shared/data/ml-latest-small}
+MAXEX=2000
+OUT=benchmarks/results/generative_mls_pipeline
+
+# ENMF: 610 users, so the paper's batch of 512 users gives 2 Adam steps per epoch (60 in all, under-trained);
+# batch 64 x 100 epochs gives ~1,000 steps.
+ENMF_ARGS=(--batch-size 64 --epochs 100)
+# small T5: d_model 64 / d_ff 256 / 3,000 BPE tokens, 2 epochs, max_history 10 (fits ~20 CPU minutes)
+TRAIN_ARGS=(--epochs 2 --max-history 10 --set small_d_model=64 --set small_d_ff=256 --set small_vocab_size=3000)
+
+[ -f "$RUN/data/meta.json" ] || semid data prepare --source movielens --path "$ML" --out "$RUN/data"
+[ -f "$RUN/emb/rec/meta.json" ] || semid embed --data "$RUN/data" --method rec "${ENMF_ARGS[@]}" --out "$RUN/emb/rec" --no-progress
+[ -f "$RUN/emb/rec/dense/metrics.json" ] || semid evaluate-dense --data "$RUN/data" --embeddings "$RUN/emb/rec" --max-search-queries 100 --no-progress
+[ -f "$RUN/ids/rec/codes.npy" ] || semid ids build --embeddings "$RUN/emb/rec" --method rq-kmeans --codebook-size 128 --collisions suffix --out "$RUN/ids/rec" --no-progress
+[ -f "$RUN/model/rec/config.json" ] || semid train --data "$RUN/data" --ids "$RUN/ids/rec" --model small --out "$RUN/model/rec" "${TRAIN_ARGS[@]}" --no-progress
+[ -f "$RUN/eval/generative/metrics.json" ] || semid evaluate --model "$RUN/model/rec" --data "$RUN/data" --max-examples $MAXEX --variant generative --out "$RUN/eval/generative" --no-progress
+[ -f "$RUN/eval/generative-beam60/metrics.json" ] || semid evaluate --model "$RUN/model/rec" --data "$RUN/data" --max-examples $MAXEX --beam 60 --variant generative-beam60 --out "$RUN/eval/generative-beam60" --no-progress
+[ -f "$RUN/eval/random-ids/metrics.json" ] || semid evaluate --baseline random-ids --ids "$RUN/ids/rec" --data "$RUN/data" --max-examples $MAXEX --variant random-ids --out "$RUN/eval/random-ids"
+[ -f "$RUN/eval/popularity/metrics.json" ] || semid evaluate --baseline popularity --data "$RUN/data" --max-examples $MAXEX --variant popularity --out "$RUN/eval/popularity"
+
+RUN="$RUN" OUT="$OUT" python - <<'EOF'
+import json, os
+from pathlib import Path
+
+from semid.evaluate.significance import compare, load_records
+from semid.io import read_json
+
+run, out = Path(os.environ["RUN"]), Path(os.environ["OUT"])
+names = [n for n in ("generative", "generative-beam60", "random-ids", "popularity") if (run / "eval" / n / "metrics.json").exists()]
+recs = {r.variant: r for r in load_records([run / "eval" / n for n in names])}
+pairs = []
+for g in [n for n in names if n.startswith("generative")]:
+    pairs += [(g, "popularity", "rec_recall@30"), (g, "popularity", "rec_recall@10"),
+              (g, "random-ids", "search_recall@30"), (g, "random-ids", "search_recall@10")]
+tests = []
+for a, b, m in pairs:
+    tests.append(compare([recs[a], recs[b]], metrics=(m,), pair_by="example").tests.iloc[0].to_dict())
+for t in tests:  # Bonferroni over every test of this report
+    t["p_bonferroni"] = min(1.0, t["p"] * len(tests))
+    t["significant"] = bool(t["p_bonferroni"] < 0.05)
+cfg = read_json(run / "model" / "rec" / "config.json")
+dense = read_json(run / "emb" / "rec" / "dense" / "metrics.json")
+ids_diag = read_json(run / "ids" / "rec" / "diagnostics.json")
+keys = ["search_recall@10", "search_recall@30", "rec_recall@10", "rec_recall@30", "rec_head_recall@30", "rec_torso_recall@30", "n_search", "n_rec"]
+metrics = {n: {k: recs[n].metrics.get(k) for k in keys + ["beam", "search_decode_s", "rec_decode_s"]} for n in names}
+metrics["ENMF dense (mean of history)"] = {k: dense.get(k) for k in keys}
+res = {"run": str(run), "train": {k: cfg.get(k) for k in ("train_time_s", "examples_per_s", "steps", "n_train_examples",
+                                                        "n_search_examples", "n_rec_examples", "n_parameters")},
+       "train_config": cfg.get("train_config"), "val_history": cfg.get("history"),
+       "ids": {k: ids_diag.get(k) for k in ("distinct_ids", "quantizer_distinct_ids", "max_bucket", "rel_sq_error", "bucket_order")},
+       "metrics": metrics, "tests": tests}
+out.parent.mkdir(parents=True, exist_ok=True)
+out.with_suffix(".json").write_text(json.dumps(res, indent=2, default=float) + "\n")
+
+def f(v):
+    return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+tc = cfg.get("train_config", {})
+L = ["# Generative model on ml-latest-small through the CLI pipeline (ENMF IDs)", "",
+     "Reproduce: `bash benchmarks/mls_generative_pipeline.sh` (commands inside).", "",
+     f"Training: {cfg.get('steps')} steps in {cfg.get('train_time_s', 0):.0f} s ({cfg.get('examples_per_s') or 0:.0f} examples/s), "
+     f"{cfg.get('n_parameters')} parameters, CPU (1 thread, shared 2-core machine). Settings: epochs {tc.get('epochs')}, lr {tc.get('lr')}, "
+     f"batch {tc.get('batch_size')}, warmup {tc.get('warmup_ratio')}, max_history {tc.get('max_history')}, rec_targets {tc.get('rec_targets')}, "
+     f"d_model {tc.get('small_d_model')}, d_ff {tc.get('small_d_ff')}, layers {tc.get('small_layers')}+{tc.get('small_decoder_layers')}, "
+     f"vocab {tc.get('small_vocab_size')}.", "",
+     f"IDs: RQ-KMeans 2x128 on ENMF item vectors (dim 256, batch 64, 100 epochs) + suffix: {ids_diag.get('quantizer_distinct_ids')} distinct "
+     f"quantizer IDs, largest bucket {ids_diag.get('max_bucket')}, suffix order {ids_diag.get('bucket_order')}.", "",
+     "| system | search R@10 | search R@30 | rec R@10 | rec R@30 | rec head R@30 | rec torso R@30 | n search | n rec |",
+     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+for n, m in metrics.items():
+    L.append("| " + " | ".join([n] + [f(m.get(k)) for k in keys]) + " |")
+L += ["", f"Paired t-tests per example (scipy ttest_rel), Bonferroni over {len(tests)} tests:", "",
+      "| a | b | metric | n | mean a | mean b | t | p | p Bonferroni | significant |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+for t in tests:
+    L.append(f"| {t['a']} | {t['b']} | {t['metric']} | {t['n']} | {t['mean_a']:.4f} | {t['mean_b']:.4f} | {t['t']:.2f} | "
+             f"{t['p']:.2g} | {t['p_bonferroni']:.2g} | {'yes' if t['significant'] else 'no'} |")
+out.with_suffix(".md").write_text("\n".join(L) + "\n")
+print("\n".join(L))
+EOF
