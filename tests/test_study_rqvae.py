@@ -98,3 +98,85 @@ def test_cli_bad_embeddings_spec(tmp_path, capsys):
 
     assert main(["study", "rqvae", "--embeddings", "no-equals-sign", "--out", str(tmp_path / "r.md")]) == 2
     assert "NAME=PATH" in capsys.readouterr().err
+
+
+def _fake_run(tmp_path, search_hit_rate: dict[str, float], n: int = 60, seeds=(0, 1, 2)):
+    """A `semid run` directory as the runner writes it: results.json, eval/<slug>/{metrics.json,hits.parquet},
+    ids/<slug>/bucket_rank_search.npy, data/. Items i < 40 sit at bucket rank i (one bucket of 40), the rest at 0."""
+    import pandas as pd
+
+    from semid.evaluate.generative import EvalResult
+    from semid.io import write_json
+
+    run = tmp_path / "run"
+    (run / "syn" / "data").mkdir(parents=True)
+    rank = np.where(np.arange(n) < 40, np.arange(n), 0)
+    rng = np.random.default_rng(0)
+    targets = np.arange(n)  # one search and one rec test example per item
+    records = []
+    for q, rate in search_hit_rate.items():
+        for coll in ("none", "suffix"):
+            for s in seeds:
+                slug = f"multi-task__{q}__{coll}__s{s}"
+                ids_dir = run / "syn" / "ids" / slug
+                ids_dir.mkdir(parents=True)
+                np.save(ids_dir / "bucket_rank_search.npy", rank)
+                hit = rng.random(n) < rate
+                hits = pd.DataFrame({"task": ["search"] * n + ["rec"] * n, "example": np.r_[targets, targets],
+                                     "target": np.r_[targets, targets], "rank": np.r_[np.where(hit, 0, -1), np.zeros(n, int)],
+                                     "head": np.r_[np.zeros(n, bool), targets < 1]})
+                m = {"search_recall@30": float(hit.mean()), "rec_recall@30": 1.0}
+                EvalResult(m, hits).save(run / "syn" / "eval" / slug)
+                records.append({"kind": "generative", "dataset": "syn", "row": "multi-task", "quantizer": q,
+                                "collisions": coll, "seed": s, **m, "eval_dir": str(run / "syn" / "eval" / slug)})
+    records.append({"kind": "popularity", "dataset": "syn", "rec_recall@30": 0.5})
+    write_json(run / "results.json", {"name": "fake", "records": records})
+    write_json(run / "config.resolved.json", {"name": "fake", "ids": {"levels": 2, "codebook_size": 8}, "seeds": list(seeds),
+                                              "datasets": [{"name": "syn"}], "train": {"epochs": 1}, "evaluate": {"k": 30}})
+    return run
+
+
+def test_downstream_results_reads_a_run_with_ceilings_and_tests(tmp_path):
+    from semid.studies.rqvae import downstream_results
+
+    run = _fake_run(tmp_path, {"rq-kmeans": 0.9, "rq-vae-naive": 0.05, "rq-vae-robust": 0.85})
+    down = downstream_results(run, 30)
+    assert down["setup"]["n_ids"] == 64 and [g["collisions"] for g in down["groups"]] == ["none", "suffix"]
+    none = down["groups"][0]
+    assert len(none["records"]) == 9
+    c = none["records"][0]["ceiling"]
+    # ranks 30..39 of 60 uniform targets fall out of the top 30
+    assert c["search"] == pytest.approx(50 / 60) and c["search_id"] == c["search"]
+    assert c["search_first"] == pytest.approx(21 / 60)  # item 0 and the 20 items >= 40
+    sfx = down["groups"][1]["records"][0]["ceiling"]
+    assert sfx["search_id"] == 1.0 and sfx["search"] == pytest.approx(50 / 60)
+    t = [x for x in none["tests"] if {x["a"], x["b"]} == {"rq-kmeans", "rq-vae-naive"} and x["metric"] == "search_recall@30"]
+    assert {x["pair_by"] for x in t} == {"example", "seed"}
+    assert all(x["significant"] for x in t if x["pair_by"] == "example")
+    same = [x for x in none["tests"] if {x["a"], x["b"]} == {"rq-kmeans", "rq-vae-robust"}
+            and x["metric"] == "search_recall@30" and x["pair_by"] == "example"]
+    assert not same[0]["significant"]
+    assert {x["quantizer"] for x in down["collision_tests"]} == {"rq-kmeans", "rq-vae-naive", "rq-vae-robust"}
+    assert [b["kind"] for b in down["baselines"]] == ["popularity"]
+
+
+def test_report_answers_the_downstream_question_from_the_run(tmp_path):
+    from semid.studies.rqvae import downstream_results
+    from semid.studies.rqvae_report import _downstream, _downstream_answer
+
+    down = downstream_results(_fake_run(tmp_path, {"rq-kmeans": 0.9, "rq-vae-naive": 0.1, "rq-vae-robust": 0.5}), 30)
+    text = "\n".join(_downstream_answer(down, 30))
+    # robust closes (0.5 - 0.1) / (0.9 - 0.1) = 50% of the gap, up to sampling noise of 60 examples x 3 seeds
+    import re
+
+    closed = [int(x) for x in re.findall(r"Robust closes (\d+)% of the naive", text)]
+    assert len(closed) == 2 and all(35 <= x <= 65 for x in closed)
+    assert "64 IDs" in text and "Suffix vs none" in text
+    table = "\n".join(_downstream(down, 30))
+    assert "| rq-vae-naive | 3 |" in table and "popularity rec 0.5000" in table
+
+
+def test_downstream_results_without_results_json(tmp_path):
+    from semid.studies.rqvae import downstream_results
+
+    assert downstream_results(tmp_path) is None

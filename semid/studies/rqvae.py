@@ -307,9 +307,14 @@ def run_quantizer_study(sets: list[EmbeddingSet], methods: list[MethodSpec], see
 def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | None:
     """Generative recall of a ``semid run`` directory with significance tests and the ceilings of its IDs.
 
-    Returns None when ``run_dir/results.json`` does not exist. Tests: paired t-tests with
-    Bonferroni (:func:`semid.evaluate.significance.compare`) among the quantizers of each
-    (dataset, collisions) group.
+    Returns None when ``run_dir/results.json`` does not exist. For each (dataset, collisions)
+    group: one row per generative record (recall, head / torso, the measured ceiling of its
+    IDs on the evaluated examples, see :func:`_run_ceiling`), and paired t-tests with
+    Bonferroni (:func:`semid.evaluate.significance.compare`) among its quantizers, paired by
+    example (each example's hit@k averaged over seeds; the same sampled test examples for
+    every variant) and, where every quantizer has >= 3 seeds, by seed. ``collision_tests``:
+    suffix vs none for each (dataset, quantizer). ``baselines``: the run's popularity,
+    dense and random-ID records. ``setup``: ID sizes, train and eval settings of the run.
     """
     from semid.io import read_json
 
@@ -317,47 +322,111 @@ def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | Non
     path = run_dir / "results.json"
     if not path.exists():
         return None
-    recs = [r for r in read_json(path)["records"] if r.get("kind") == "generative"]
+    all_recs = read_json(path)["records"]
+    recs = [r for r in all_recs if r.get("kind") == "generative"]
+    cfg_path = run_dir / "config.resolved.json"
+    cfg = read_json(cfg_path) if cfg_path.exists() else {}
+    out: dict[str, Any] = {"run": str(run_dir), "setup": _run_setup(run_dir, cfg), "groups": [],
+                           "collision_tests": [], "baselines": [r for r in all_recs if r.get("kind") != "generative"]}
+    metrics = [f"search_recall@{k}", f"rec_recall@{k}"]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in recs:
         groups.setdefault((r["dataset"], r["collisions"]), []).append(r)
-    out: dict[str, Any] = {"run": str(run_dir), "groups": []}
-    metrics = [f"search_recall@{k}", f"rec_recall@{k}"]
     for (dataset, coll), rs in sorted(groups.items()):
         rows = []
         for r in rs:
             row = {key: r.get(key) for key in ("quantizer", "seed", *metrics, f"rec_head_recall@{k}",
-                                                f"rec_torso_recall@{k}", "distinct_ids", "max_bucket")}
+                                                f"rec_torso_recall@{k}", "distinct_ids", "max_bucket", "codes_used")}
             row["ceiling"] = _run_ceiling(run_dir, dataset, r, k)
             rows.append(row)
         group = {"dataset": dataset, "collisions": coll, "records": rows, "tests": []}
         try:
-            group["tests"] = _significance(rs, metrics)
+            group["tests"] = _significance(rs, metrics, "quantizer")
         except (ValueError, FileNotFoundError, KeyError) as exc:
             group["tests_error"] = str(exc)
         out["groups"].append(group)
+    by_q: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in recs:
+        by_q.setdefault((r["dataset"], r["quantizer"]), []).append(r)
+    for (dataset, q), rs in sorted(by_q.items()):
+        if len({r["collisions"] for r in rs}) < 2:
+            continue
+        try:
+            tests = _significance(rs, metrics, "collisions")
+        except (ValueError, FileNotFoundError, KeyError) as exc:
+            out["collision_tests"].append({"dataset": dataset, "quantizer": q, "error": str(exc)})
+            continue
+        out["collision_tests"] += [{"dataset": dataset, "quantizer": q, **t} for t in tests]
     return out
 
 
-def _run_ceiling(run_dir: Path, dataset: str, r: dict[str, Any], k: int) -> dict[str, float] | None:
-    from semid.data import Dataset
+def _run_setup(run_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """ID sizes, items per dataset, train / eval settings of a run (from its resolved config and data)."""
+    ids = cfg.get("ids") or {}
+    setup: dict[str, Any] = {"name": cfg.get("name"), "levels": ids.get("levels"), "codebook_size": ids.get("codebook_size"),
+                             "train": cfg.get("train") or {}, "evaluate": cfg.get("evaluate") or {},
+                             "seeds": cfg.get("seeds"), "n_items": {}}
+    for d in cfg.get("datasets") or []:
+        meta = run_dir / d["name"] / "data"
+        try:
+            from semid.data import Dataset
 
+            setup["n_items"][d["name"]] = int(Dataset.load(meta).n_items)
+        except (FileNotFoundError, ValueError, OSError):  # no data saved: the length of any saved bucket ranks
+            ranks = sorted((run_dir / d["name"] / "ids").glob("*/bucket_rank_search.npy"))
+            if ranks:
+                setup["n_items"][d["name"]] = int(len(np.load(ranks[0])))
+    if setup["levels"] and setup["codebook_size"]:
+        setup["n_ids"] = int(setup["codebook_size"]) ** int(setup["levels"])
+    return setup
+
+
+def _run_ceiling(run_dir: Path, dataset: str, r: dict[str, Any], k: int) -> dict[str, float] | None:
+    """Measured oracle ceilings of one run record's IDs.
+
+    Reads the quantizer's bucket ranks (``ids/<slug>/bucket_rank_search.npy``; with the
+    suffix they are the suffix codes). Targets: the evaluated examples in the record's
+    ``hits.parquet`` when present, else every test query / rec test example of the dataset.
+    ``search`` / ``rec``: the ceiling of the quantizer's buckets (``collisions=none``);
+    ``search_id`` / ``rec_id``: the ceiling of the IDs the model was trained on (1 with the
+    suffix); ``search_first`` / ``rec_first``: targets first in their bucket (with the
+    suffix: targets whose suffix is 0).
+    """
     slug = f"{r['row']}__{r['quantizer']}__{r['collisions']}__s{r['seed']}"
     ids_dir, data_dir = run_dir / dataset / "ids" / slug, run_dir / dataset / "data"
     rank_file = ids_dir / "bucket_rank_search.npy"
     if not rank_file.exists() or not data_dir.exists():
         return None
     rank = np.load(rank_file)
-    if r["collisions"] == "suffix":  # every suffixed ID is unique: the ceiling is 1 by construction
-        rank = np.zeros_like(rank)
-    ds = Dataset.load(data_dir)
-    n = ds.n_items
-    q = np.bincount(ds.queries_for("test")["item_index"].to_numpy(), minlength=n).astype(float)
-    rec = np.bincount(np.array([e.target for e in ds.rec_examples("test")], dtype=np.int64), minlength=n).astype(float)
-    return task_ceilings(rank, q, rec, np.asarray(ds.head_mask, dtype=bool), k)
+    n = len(rank)
+    hits_file = Path(r["eval_dir"]) / "hits.parquet" if r.get("eval_dir") else None
+    if hits_file is not None and hits_file.exists():
+        import pandas as pd
+
+        h = pd.read_parquet(hits_file)
+        t = {task: h.loc[h["task"] == task, "target"].to_numpy(dtype=np.int64) for task in ("search", "rec")}
+        head_items = np.zeros(n, dtype=bool)
+        rec_h = h[h["task"] == "rec"]
+        head_items[rec_h.loc[rec_h["head"].astype(bool), "target"].to_numpy(dtype=np.int64)] = True
+        q, rec, head = np.bincount(t["search"], minlength=n), np.bincount(t["rec"], minlength=n), head_items
+        if not (q.sum() and rec.sum()):
+            hits_file = None
+    if hits_file is None or not hits_file.exists():
+        from semid.data import Dataset
+
+        ds = Dataset.load(data_dir)
+        q = np.bincount(ds.queries_for("test")["item_index"].to_numpy(), minlength=n)
+        rec = np.bincount(np.array([e.target for e in ds.rec_examples("test")], dtype=np.int64), minlength=n)
+        head = np.asarray(ds.head_mask, dtype=bool)
+    c = task_ceilings(rank, q.astype(float), rec.astype(float), head, k)
+    suffix = r["collisions"] == "suffix"
+    c["search_id"] = 1.0 if suffix else c["search"]
+    c["rec_id"] = 1.0 if suffix else c["rec"]
+    return c
 
 
-def _significance(rs: list[dict[str, Any]], metrics: list[str]) -> list[dict[str, Any]]:
+def _significance(rs: list[dict[str, Any]], metrics: list[str], by: str) -> list[dict[str, Any]]:
+    """Paired t-tests (Bonferroni within each pairing mode) between the values of record key ``by``."""
     from semid.evaluate.generative import load_eval
     from semid.evaluate.significance import EvalRecord, compare
 
@@ -366,11 +435,17 @@ def _significance(rs: list[dict[str, Any]], metrics: list[str]) -> list[dict[str
         hits = None
         if r.get("eval_dir") and Path(r["eval_dir"]).exists():
             hits = load_eval(r["eval_dir"]).hits
-        records.append(EvalRecord(r["quantizer"], int(r["seed"]), {m: r.get(m) for m in metrics}, hits))
-    if len({x.variant for x in records}) < 2:
+        records.append(EvalRecord(str(r[by]), int(r["seed"]), {m: r.get(m) for m in metrics}, hits))
+    variants = {x.variant for x in records}
+    if len(variants) < 2:
         return []
-    res = compare(records, metrics)
-    return res.tests.replace({np.nan: None}).to_dict(orient="records")
+    seeds = [{x.seed for x in records if x.variant == v} for v in variants]
+    modes = ["example"] + (["seed"] if len(set.intersection(*seeds)) >= 3 else [])
+    out = []
+    for mode in modes:
+        res = compare(records, metrics, pair_by=mode)
+        out += res.tests.replace({np.nan: None}).to_dict(orient="records")
+    return out
 
 
 def lsa_embeddings(texts: list[str], dim: int = 384, seed: int = 0) -> np.ndarray:

@@ -207,31 +207,143 @@ def _p(v: Any) -> str:
     return "–" if v is None else f"{v:.3g}"
 
 
+def _find_test(tests: list[dict[str, Any]], a: str, b: str, metric: str, mode: str = "example") -> dict[str, Any] | None:
+    """The test of ``a`` vs ``b`` (either order) on ``metric`` paired by ``mode``; None if absent."""
+    for t in tests:
+        if t.get("metric") == metric and t.get("pair_by") == mode and {t.get("a"), t.get("b")} == {a, b}:
+            return t
+    return None
+
+
+def _vals(rows: list[dict[str, Any]], q: str, key: str, coll: str | None = None) -> list[float]:
+    return [r[key] for r in rows if r["quantizer"] == q and r.get(key) is not None]
+
+
+def _setup_line(down: dict[str, Any], k: int) -> str:
+    st = down.get("setup") or {}
+    parts = [f"Run `{down['run']}`" + (f" (config `{st['name']}`)" if st.get("name") else "")]
+    if st.get("n_ids"):
+        for ds, n in (st.get("n_items") or {}).items():
+            parts.append(f"{ds}: {n:,} items for {st['levels']} × {st['codebook_size']} = {st['n_ids']:,} IDs "
+                         f"({n / st['n_ids']:.2f} items per ID; the paper: 62,138 / 65,536 = 0.95)")
+    tr = st.get("train") or {}
+    if tr:
+        parts.append("generative model: " + ", ".join(f"{a}={b}" for a, b in tr.items()))
+    ev = st.get("evaluate") or {}
+    if ev:
+        parts.append(f"evaluation: beam {ev.get('beam_size')}, up to {ev.get('max_examples')} sampled test examples per "
+                     "task (the same for every variant)")
+    return "; ".join(parts) + "."
+
+
 def _downstream(down: dict[str, Any] | None, k: int) -> list[str]:
     if not down or not down.get("groups"):
         return ["No downstream run was read (no `--run`, or its results.json has no generative records yet). "
-                "Run it with `semid run configs/rqvae-study.toml --out runs/rqvae-study` and regenerate this report "
-                "with `--run runs/rqvae-study`."]
-    lines = []
+                "Run it with `semid run configs/rqvae-study-synthetic.toml --out runs/rqvae-synth` and regenerate this "
+                "report with `--run runs/rqvae-synth`."]
+    lines = [_setup_line(down, k), "",
+             f"Mean ± std over seeds. Ceilings are measured on the evaluated test examples from the saved bucket ranks: "
+             f"`ceiling (IDs)` bounds Recall@{k} of the IDs the model was trained on (1 with the suffix, which makes every "
+             f"ID unique); `bucket ceiling` is the same quantizer's buckets without the suffix; `rank 0` is the share of "
+             "targets first in their bucket (with the suffix: whose suffix is the easy `0`).", ""]
+    base = down.get("baselines") or []
+    bl = []
+    for b in base:
+        if b.get("kind") == "popularity":
+            bl.append(f"popularity rec {b.get(f'rec_recall@{k}', float('nan')):.4f}")
+        elif b.get("kind") == "dense":
+            bl.append(f"dense `{b.get('embedding')}` search {b.get(f'search_recall@{k}', float('nan')):.4f} / rec "
+                      f"{b.get(f'rec_recall@{k}', float('nan')):.4f}")
+    rnd = [b for b in base if b.get("kind") == "random"]
+    if rnd:
+        bl.append(f"random IDs (untrained, {len(rnd)} seeds) search {_ms([b.get(f'search_recall@{k}') for b in rnd], '{:.4f}')} "
+                  f"/ rec {_ms([b.get(f'rec_recall@{k}') for b in rnd], '{:.4f}')}")
+    if bl:
+        lines += ["Baselines of the same run: " + "; ".join(bl) + ".", ""]
     for g in down["groups"]:
         lines += [f"**{g['dataset']}, collisions = {g['collisions']}**", "",
-                  f"| quantizer | seeds | search R@{k} | rec R@{k} | search ceiling | rec ceiling |", "|" + " --- |" * 6]
+                  f"| quantizer | seeds | search R@{k} | rec R@{k} | rec head | rec torso | codes used | distinct IDs | "
+                  "largest bucket | search ceiling (IDs) | rec ceiling (IDs) | search bucket ceiling | search rank 0 | "
+                  "rec rank 0 |", "|" + " --- |" * 14]
         for q in sorted({r["quantizer"] for r in g["records"]}):
             rs = [r for r in g["records"] if r["quantizer"] == q]
             ce = [r["ceiling"] for r in rs if r.get("ceiling")]
-            lines.append(f"| {q} | {len(rs)} | {_ms([r.get(f'search_recall@{k}') for r in rs])} | "
-                         f"{_ms([r.get(f'rec_recall@{k}') for r in rs])} | {_ms([c['search'] for c in ce])} | "
-                         f"{_ms([c['rec'] for c in ce])} |")
+            used = [r.get("codes_used") or [] for r in rs]
+            n_lev = min((len(u) for u in used), default=0)
+            used_s = " / ".join(_ms([u[j] for u in used], "{:.0f}") for j in range(n_lev)) or "–"
+            lines.append(
+                f"| {q} | {len(rs)} | {_ms(_vals(rs, q, f'search_recall@{k}'), '{:.4f}')} | "
+                f"{_ms(_vals(rs, q, f'rec_recall@{k}'), '{:.4f}')} | {_ms(_vals(rs, q, f'rec_head_recall@{k}'))} | "
+                f"{_ms(_vals(rs, q, f'rec_torso_recall@{k}'))} | {used_s} | {_ms(_vals(rs, q, 'distinct_ids'), '{:.0f}')} | "
+                f"{_ms(_vals(rs, q, 'max_bucket'), '{:.0f}')} | {_ms([c.get('search_id') for c in ce])} | "
+                f"{_ms([c.get('rec_id') for c in ce])} | {_ms([c['search'] for c in ce])} | "
+                f"{_ms([c['search_first'] for c in ce])} | {_ms([c['rec_first'] for c in ce])} |")
         if g.get("tests"):
-            lines += ["", "| a | b | metric | paired by | n | mean a | mean b | p (Bonferroni) | significant |",
+            lines += ["", "Paired t-tests between quantizers (by example: each test example's hit@k averaged over seeds, "
+                      "paired over the shared examples; by seed: per-seed recall), Bonferroni within each pairing:", "",
+                      "| a | b | metric | paired by | n | mean a | mean b | p (Bonferroni) | significant |",
                       "|" + " --- |" * 9]
-            for t in g["tests"]:
-                lines.append(f"| {t['a']} | {t['b']} | {t['metric']} | {t['pair_by']} | {t['n']} | {t['mean_a']:.4f} | "
-                             f"{t['mean_b']:.4f} | {_p(t['p_bonferroni'])} | {'yes' if t['significant'] else 'no'} |")
+            lines += [_test_row(t) for t in g["tests"]]
         elif g.get("tests_error"):
             lines.append(f"\nSignificance tests could not run: {g['tests_error']}")
         lines.append("")
+    ct = [t for t in down.get("collision_tests") or [] if "error" not in t]
+    if ct:
+        lines += ["**Does the collision suffix help?** Paired t-tests, suffix vs none, per quantizer (Bonferroni within "
+                  "each quantizer and pairing):", "",
+                  "| dataset | quantizer | a | b | metric | paired by | n | mean a | mean b | p (Bonferroni) | significant |",
+                  "|" + " --- |" * 11]
+        lines += [f"| {t['dataset']} | {t['quantizer']} " + _test_row(t) for t in ct]
+        lines.append("")
     return lines
+
+
+def _test_row(t: dict[str, Any]) -> str:
+    return (f"| {t['a']} | {t['b']} | {t['metric']} | {t['pair_by']} | {t['n']} | {t['mean_a']:.4f} | "
+            f"{t['mean_b']:.4f} | {_p(t['p_bonferroni'])} | {'yes' if t['significant'] else 'no'} |")
+
+
+def _downstream_answer(down: dict[str, Any], k: int) -> list[str]:
+    """The measured answer: gap closed by robust on search (and rec), and the effect of the suffix."""
+    out = [_setup_line(down, k), ""]
+    for g in down["groups"]:
+        rows, tests = g["records"], g.get("tests") or []
+        for task in ("search", "rec"):
+            key = f"{task}_recall@{k}"
+
+            def m(q: str, key: str = key, rows: list[dict[str, Any]] = rows) -> float:
+                v = _vals(rows, q, key)
+                return float(np.mean(v)) if v else float("nan")
+
+            km, nv, rb = m("rq-kmeans"), m("rq-vae-naive"), m("rq-vae-robust")
+            if any(math.isnan(x) for x in (km, nv, rb)):
+                continue
+            txt = (f"- {g['dataset']}, collisions = {g['collisions']}, **{task}** R@{k}: RQ-KMeans {km:.4f}, naive "
+                   f"RQ-VAE {nv:.4f}, robust RQ-VAE {rb:.4f}.")
+            gap = km - nv
+            t_rn, t_rk = _find_test(tests, "rq-vae-robust", "rq-vae-naive", key), _find_test(tests, "rq-vae-robust", "rq-kmeans", key)
+            t_kn = _find_test(tests, "rq-kmeans", "rq-vae-naive", key)
+            if t_kn is not None:
+                txt += f" Naive vs RQ-KMeans: p = {_p(t_kn['p_bonferroni'])}{'' if t_kn['significant'] else ' (not significant)'}."
+            if gap > 0:
+                txt += f" Robust closes {(rb - nv) / gap:.0%} of the naive → RQ-KMeans gap ({gap:+.4f})"
+            else:
+                txt += f" There is no naive → RQ-KMeans gap to close here ({gap:+.4f})"
+            if t_rn is not None and t_rk is not None:
+                txt += (f"; robust vs naive p = {_p(t_rn['p_bonferroni'])}"
+                        f"{' (significant)' if t_rn['significant'] else ' (not significant)'}, robust vs RQ-KMeans "
+                        f"p = {_p(t_rk['p_bonferroni'])}{' (significant)' if t_rk['significant'] else ' (not significant)'}")
+            out.append(txt + " (paired by example, Bonferroni).")
+    ct = [t for t in down.get("collision_tests") or [] if "error" not in t and t.get("pair_by") == "example"]
+    if ct:
+        parts = []
+        for t in ct:
+            a_is_suffix = t["a"] == "suffix"
+            suf, non = (t["mean_a"], t["mean_b"]) if a_is_suffix else (t["mean_b"], t["mean_a"])
+            parts.append(f"{t['quantizer']} {t['metric'].split('_')[0]}: {non:.4f} → {suf:.4f} "
+                         f"(p = {_p(t['p_bonferroni'])}{'' if t['significant'] else ', n.s.'})")
+        out.append("- Suffix vs none (none → suffix, paired by example): " + "; ".join(parts) + ".")
+    return out
 
 
 def _summ(study: dict[str, Any], name: str, label: str) -> dict[str, float] | None:
@@ -307,18 +419,7 @@ def _answer(study: dict[str, Any], down: dict[str, Any] | None) -> list[str]:
     out.append("")
     out.append("### Does correct handling close the gap downstream?")
     if down and down.get("groups"):
-        for g in down["groups"]:
-            def m(q: str, key: str, g: dict[str, Any] = g) -> float:
-                v = [r.get(key) for r in g["records"] if r["quantizer"] == q and r.get(key) is not None]
-                return float(np.mean(v)) if v else float("nan")
-            key = f"search_recall@{k}"
-            km_, nv_, rb_ = m("rq-kmeans", key), m("rq-vae-naive", key), m("rq-vae-robust", key)
-            gap = km_ - nv_
-            txt = (f"- {g['dataset']}, collisions={g['collisions']}: search R@{k} RQ-KMeans {km_:.4f}, naive {nv_:.4f}, "
-                   f"robust {rb_:.4f}")
-            if gap > 0 and not math.isnan(rb_):
-                txt += f"; robust closes {(rb_ - nv_) / gap:.0%} of the gap"
-            out.append(txt + " (tests in the table above).")
+        out += _downstream_answer(down, k)
     else:
         out.append("Not measured in this report (no downstream run was read); the quantizer-level answer above is the "
                    "ceiling, i.e. what correct handling can at most recover.")
@@ -388,8 +489,9 @@ def render_markdown(study: dict[str, Any], down: dict[str, Any] | None, figures:
     L += ["## Downstream recall (generative model)", ""] + _downstream(down, k)
     L += ["", "## Reproduce", "",
           "```", study.get("command", "semid study rqvae ..."), "```", "",
-          "- Downstream grid (slow on a CPU): `semid run configs/rqvae-study.toml --out runs/rqvae-study`, then add "
-          "`--run runs/rqvae-study` to the command above.",
+          "- Downstream grid on a CPU (the synthetic world, 2 × 24 codes for 500 items): `semid run "
+          "configs/rqvae-study-synthetic.toml --out runs/rqvae-synth` (resumable), then `--run runs/rqvae-synth` as above. "
+          "The paper-scale grid (2 × 256, MovieLens too): `semid run configs/rqvae-study.toml --out runs/rqvae-study`.",
           "- Your own vectors: `semid study rqvae --embeddings mine=vectors.npy --out report.md` (float32 `.npy`, "
           "one row per item; append `@DATA_DIR` for a prepared dataset to use its popularity and test targets instead "
           "of simulated ones).",
