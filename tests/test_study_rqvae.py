@@ -170,7 +170,7 @@ def test_report_answers_the_downstream_question_from_the_run(tmp_path):
     import re
 
     closed = [int(x) for x in re.findall(r"Robust closes (\d+)% of the naive", text)]
-    assert len(closed) == 2 and all(35 <= x <= 65 for x in closed)
+    assert len(closed) == 4 and all(35 <= x <= 65 for x in closed)  # search R@30 and R@1, none and suffix
     assert "64 IDs" in text and "Suffix vs none" in text
     table = "\n".join(_downstream(down, 30))
     assert "| rq-vae-naive | 3 |" in table and "popularity rec 0.5000" in table

@@ -262,9 +262,9 @@ def _downstream(down: dict[str, Any] | None, k: int) -> list[str]:
         lines += ["Baselines of the same run: " + "; ".join(bl) + ".", ""]
     for g in down["groups"]:
         lines += [f"**{g['dataset']}, collisions = {g['collisions']}**", "",
-                  f"| quantizer | seeds | search R@{k} | rec R@{k} | rec head | rec torso | codes used | distinct IDs | "
-                  "largest bucket | search ceiling (IDs) | rec ceiling (IDs) | search bucket ceiling | search rank 0 | "
-                  "rec rank 0 |", "|" + " --- |" * 14]
+                  f"| quantizer | seeds | search R@{k} | rec R@{k} | search R@1 | rec R@1 | rec head R@{k} | "
+                  f"rec torso R@{k} | codes used | distinct IDs | largest bucket | search ceiling (IDs) | "
+                  "rec ceiling (IDs) | search bucket ceiling | search rank 0 | rec rank 0 |", "|" + " --- |" * 16]
         for q in sorted({r["quantizer"] for r in g["records"]}):
             rs = [r for r in g["records"] if r["quantizer"] == q]
             ce = [r["ceiling"] for r in rs if r.get("ceiling")]
@@ -273,7 +273,8 @@ def _downstream(down: dict[str, Any] | None, k: int) -> list[str]:
             used_s = " / ".join(_ms([u[j] for u in used], "{:.0f}") for j in range(n_lev)) or "–"
             lines.append(
                 f"| {q} | {len(rs)} | {_ms(_vals(rs, q, f'search_recall@{k}'), '{:.4f}')} | "
-                f"{_ms(_vals(rs, q, f'rec_recall@{k}'), '{:.4f}')} | {_ms(_vals(rs, q, f'rec_head_recall@{k}'))} | "
+                f"{_ms(_vals(rs, q, f'rec_recall@{k}'), '{:.4f}')} | {_ms(_vals(rs, q, 'search_recall@1'), '{:.4f}')} | "
+                f"{_ms(_vals(rs, q, 'rec_recall@1'), '{:.4f}')} | {_ms(_vals(rs, q, f'rec_head_recall@{k}'))} | "
                 f"{_ms(_vals(rs, q, f'rec_torso_recall@{k}'))} | {used_s} | {_ms(_vals(rs, q, 'distinct_ids'), '{:.0f}')} | "
                 f"{_ms(_vals(rs, q, 'max_bucket'), '{:.0f}')} | {_ms([c.get('search_id') for c in ce])} | "
                 f"{_ms([c.get('rec_id') for c in ce])} | {_ms([c['search'] for c in ce])} | "
@@ -308,8 +309,8 @@ def _downstream_answer(down: dict[str, Any], k: int) -> list[str]:
     out = [_setup_line(down, k), ""]
     for g in down["groups"]:
         rows, tests = g["records"], g.get("tests") or []
-        for task in ("search", "rec"):
-            key = f"{task}_recall@{k}"
+        for task, kk in (("search", k), ("rec", k), ("search", 1), ("rec", 1)):
+            key = f"{task}_recall@{kk}"
 
             def m(q: str, key: str = key, rows: list[dict[str, Any]] = rows) -> float:
                 v = _vals(rows, q, key)
@@ -318,7 +319,7 @@ def _downstream_answer(down: dict[str, Any], k: int) -> list[str]:
             km, nv, rb = m("rq-kmeans"), m("rq-vae-naive"), m("rq-vae-robust")
             if any(math.isnan(x) for x in (km, nv, rb)):
                 continue
-            txt = (f"- {g['dataset']}, collisions = {g['collisions']}, **{task}** R@{k}: RQ-KMeans {km:.4f}, naive "
+            txt = (f"- {g['dataset']}, collisions = {g['collisions']}, **{task}** R@{kk}: RQ-KMeans {km:.4f}, naive "
                    f"RQ-VAE {nv:.4f}, robust RQ-VAE {rb:.4f}.")
             gap = km - nv
             t_rn, t_rk = _find_test(tests, "rq-vae-robust", "rq-vae-naive", key), _find_test(tests, "rq-vae-robust", "rq-kmeans", key)
