@@ -14,6 +14,8 @@ RUN=${1:-runs/g5}
 ML=${2:-../shared/data/ml-latest-small}
 MAXEX=2000
 OUT=benchmarks/results/generative_mls_pipeline
+# one torch thread: on a busy 2-core machine, 2 threads trained >10x slower (see semid.generative.train)
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 
 # ENMF: 610 users, so the paper's batch of 512 users gives 2 Adam steps per epoch (60 in all, under-trained);
 # batch 64 x 100 epochs gives ~1,000 steps.
@@ -30,6 +32,7 @@ TRAIN_ARGS=(--epochs 2 --max-history 10 --set small_d_model=64 --set small_d_ff=
 [ -f "$RUN/eval/generative-beam60/metrics.json" ] || semid evaluate --model "$RUN/model/rec" --data "$RUN/data" --max-examples $MAXEX --beam 60 --variant generative-beam60 --out "$RUN/eval/generative-beam60" --no-progress
 [ -f "$RUN/eval/random-ids/metrics.json" ] || semid evaluate --baseline random-ids --ids "$RUN/ids/rec" --data "$RUN/data" --max-examples $MAXEX --variant random-ids --out "$RUN/eval/random-ids"
 [ -f "$RUN/eval/popularity/metrics.json" ] || semid evaluate --baseline popularity --data "$RUN/data" --max-examples $MAXEX --variant popularity --out "$RUN/eval/popularity"
+[ -f "$RUN/eval/diagnose.json" ] || python benchmarks/mls_generative_diagnose.py --data "$RUN/data" --model "$RUN/model/rec" --out "$RUN/eval/diagnose.json"
 
 RUN="$RUN" OUT="$OUT" python - <<'EOF'
 import json, os
@@ -61,7 +64,8 @@ res = {"run": str(run), "train": {k: cfg.get(k) for k in ("train_time_s", "examp
                                                         "n_search_examples", "n_rec_examples", "n_parameters")},
        "train_config": cfg.get("train_config"), "val_history": cfg.get("history"),
        "ids": {k: ids_diag.get(k) for k in ("distinct_ids", "quantizer_distinct_ids", "max_bucket", "rel_sq_error", "bucket_order")},
-       "metrics": metrics, "tests": tests}
+       "metrics": metrics, "tests": tests,
+       "diagnose": read_json(run / "eval" / "diagnose.json") if (run / "eval" / "diagnose.json").exists() else None}
 out.parent.mkdir(parents=True, exist_ok=True)
 out.with_suffix(".json").write_text(json.dumps(res, indent=2, default=float) + "\n")
 
@@ -87,6 +91,15 @@ L += ["", f"Paired t-tests per example (scipy ttest_rel), Bonferroni over {len(t
 for t in tests:
     L.append(f"| {t['a']} | {t['b']} | {t['metric']} | {t['n']} | {t['mean_a']:.4f} | {t['mean_b']:.4f} | {t['t']:.2f} | "
              f"{t['p']:.2g} | {t['p_bonferroni']:.2g} | {'yes' if t['significant'] else 'no'} |")
+d = res["diagnose"]
+if d:
+    L += ["", f"Diagnosis on all {d['n_rec']} rec test users (benchmarks/mls_generative_diagnose.py):", "",
+          f"- rec cross-entropy of the target ID: model {d['model_rec_ce_nats_per_id']:.2f} nats vs unconditional item prior "
+          f"{d['prior_rec_ce_nats_per_id']:.2f} (head targets {d['model_ce_head_targets']:.2f} vs {d['prior_ce_head_targets']:.2f}, "
+          f"torso {d['model_ce_torso_targets']:.2f} vs {d['prior_ce_torso_targets']:.2f}); model below prior for "
+          f"{d['users_with_model_ce_below_prior']:.0%} of users.",
+          f"- top-30 lists of {d['n_retrieve']} users: {d['top30_overlap_with_popularity_top30']:.1f} items shared with the popularity "
+          f"top-30, {d['top30_head_share']:.0%} head items, {d['top30_distinct_items_over_users']} distinct items over the users."]
 out.with_suffix(".md").write_text("\n".join(L) + "\n")
 print("\n".join(L))
 EOF
