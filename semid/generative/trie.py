@@ -8,7 +8,9 @@ level, or -1 where no ID continues that way. Masking a beam step is one gather.
 Leaves (nodes of depth ``L``) are the distinct IDs. An ID may be shared by several items
 (collisions left in place): ``leaf_items(leaf)`` lists them, most popular first by
 ``Dataset.train_counts`` (ties by item index). ``bucket_order`` in the IDs' config.json
-may say ``"popularity"`` (the default) or ``"index"`` (item order) instead.
+may say ``"popularity"`` (the default) or ``"index"`` (item order) instead; ``"centroid"``
+(``semid ids build`` without popularity) uses the IDs' stored ``bucket_rank`` of the task,
+or popularity where the IDs hold none (with suffix IDs every leaf holds one item anyway).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["IDTrie", "BUCKET_ORDERS"]
 
-BUCKET_ORDERS = ("popularity", "index")
+BUCKET_ORDERS = ("popularity", "index", "centroid")
 
 
 @dataclass
@@ -51,6 +53,8 @@ class IDTrie:
         order_name = bucket_order or ids.config.get("bucket_order", "popularity")
         if order_name not in BUCKET_ORDERS:
             raise ValueError(f"bucket_order {order_name!r} (ids config.json) is unknown; choose one of {list(BUCKET_ORDERS)}")
+        if order_name == "centroid":  # the IDs' own bucket order (see the module docstring)
+            order_name = "bucket_rank" if task in ids.bucket_rank else "popularity"
         node = np.zeros(n, dtype=np.int64)
         children = []
         n_nodes = 1
@@ -67,6 +71,8 @@ class IDTrie:
             if pop.shape != (n,):
                 raise ValueError(f"popularity must have shape ({n},), got {pop.shape}")
             order = np.lexsort((np.arange(n), -pop, node))
+        elif order_name == "bucket_rank":
+            order = np.lexsort((np.arange(n), ids.bucket_rank[task], node))
         else:
             order = np.lexsort((np.arange(n), node))
         counts = np.bincount(node, minlength=n_nodes)
