@@ -102,6 +102,11 @@ class RQKMeans(Quantizer):
         d = X.shape[1]
         if self.options["backend"] == "faiss-rq":
             self._rq = self._new_rq(d)
+            if len(X) <= d:
+                # faiss's default progressive-dimension training fits a d x d PCA, which fails
+                # with fewer points than dimensions ("PCA matrix cannot output d dimensions").
+                logger.info("rq-kmeans: %d items <= %d dims, training without progressive dimensions", len(X), d)
+                self._rq.train_type &= ~faiss.ResidualQuantizer.Train_progressive_dim
             self._rq.train(X)
             self.codebooks = faiss.vector_to_array(self._rq.codebooks).reshape(-1, d).copy()
             return
