@@ -385,7 +385,9 @@ def _run_setup(run_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
     ids = cfg.get("ids") or {}
     setup: dict[str, Any] = {"name": cfg.get("name"), "levels": ids.get("levels"), "codebook_size": ids.get("codebook_size"),
                              "train": cfg.get("train") or {}, "evaluate": cfg.get("evaluate") or {},
-                             "seeds": cfg.get("seeds"), "n_items": {}}
+                             "seeds": cfg.get("seeds"), "n_items": {},
+                             "quantizers": [{"label": f"{q['method']}-{q['preset']}" if q.get("preset") else q["method"],
+                                             "options": q.get("options") or {}} for q in cfg.get("quantizers") or []]}
     for d in cfg.get("datasets") or []:
         meta = run_dir / d["name"] / "data"
         try:

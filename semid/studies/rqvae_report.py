@@ -226,6 +226,10 @@ def _setup_line(down: dict[str, Any], k: int) -> str:
         for ds, n in (st.get("n_items") or {}).items():
             parts.append(f"{ds}: {n:,} items for {st['levels']} × {st['codebook_size']} = {st['n_ids']:,} IDs "
                          f"({n / st['n_ids']:.2f} items per ID; the paper: 62,138 / 65,536 = 0.95)")
+    qs = st.get("quantizers") or []
+    if qs:
+        parts.append("quantizers: " + ", ".join(q["label"] + (f" ({', '.join(f'{a}={b}' for a, b in q['options'].items())})"
+                                                              if q["options"] else "") for q in qs))
     tr = st.get("train") or {}
     if tr:
         parts.append("generative model: " + ", ".join(f"{a}={b}" for a, b in tr.items()))
@@ -341,7 +345,7 @@ def _downstream_answer(down: dict[str, Any], k: int) -> list[str]:
         for t in ct:
             a_is_suffix = t["a"] == "suffix"
             suf, non = (t["mean_a"], t["mean_b"]) if a_is_suffix else (t["mean_b"], t["mean_a"])
-            parts.append(f"{t['quantizer']} {t['metric'].split('_')[0]}: {non:.4f} → {suf:.4f} "
+            parts.append(f"{t['quantizer']} {t['metric'].replace('_recall', ' R')}: {non:.4f} → {suf:.4f} "
                          f"(p = {_p(t['p_bonferroni'])}{'' if t['significant'] else ', n.s.'})")
         out.append("- Suffix vs none (none → suffix, paired by example): " + "; ".join(parts) + ".")
     return out
