@@ -129,6 +129,14 @@ def _fake_run(tmp_path, search_hit_rate: dict[str, float], n: int = 60, seeds=(0
                 EvalResult(m, hits).save(run / "syn" / "eval" / slug)
                 records.append({"kind": "generative", "dataset": "syn", "row": "multi-task", "quantizer": q,
                                 "collisions": coll, "seed": s, **m, "eval_dir": str(run / "syn" / "eval" / slug)})
+    for s in seeds:  # the untrained random-ID baseline: search hits 5% of the time, rec never
+        hit = rng.random(n) < 0.05
+        hits = pd.DataFrame({"task": ["search"] * n + ["rec"] * n, "example": np.r_[targets, targets],
+                             "target": np.r_[targets, targets], "rank": np.r_[np.where(hit, 0, -1), -np.ones(n, int)],
+                             "head": np.r_[np.zeros(n, bool), targets < 1]})
+        m = {"search_recall@30": float(hit.mean()), "rec_recall@30": 0.0}
+        EvalResult(m, hits).save(run / "syn" / "eval" / f"random-ids__s{s}")
+        records.append({"kind": "random", "dataset": "syn", "seed": s, **m})
     records.append({"kind": "popularity", "dataset": "syn", "rec_recall@30": 0.5})
     write_json(run / "results.json", {"name": "fake", "records": records})
     write_json(run / "config.resolved.json", {"name": "fake", "ids": {"levels": 2, "codebook_size": 8}, "seeds": list(seeds),
@@ -157,7 +165,11 @@ def test_downstream_results_reads_a_run_with_ceilings_and_tests(tmp_path):
             and x["metric"] == "search_recall@30" and x["pair_by"] == "example"]
     assert not same[0]["significant"]
     assert {x["quantizer"] for x in down["collision_tests"]} == {"rq-kmeans", "rq-vae-naive", "rq-vae-robust"}
-    assert [b["kind"] for b in down["baselines"]] == ["popularity"]
+    assert [b["kind"] for b in down["baselines"]] == ["random"] * 3 + ["popularity"]
+    vr = {(t["a"], t["metric"]): t for t in none["vs_random"]}
+    assert vr[("rq-kmeans", "search_recall@30")]["significant"]
+    assert not vr[("rq-vae-naive", "search_recall@30")]["significant"]  # 5% vs 5%: learned nothing
+    assert len(none["vs_random"]) == 6 and all(t["p_bonferroni"] >= t["p"] for t in none["vs_random"])
 
 
 def test_report_answers_the_downstream_question_from_the_run(tmp_path):
@@ -172,6 +184,7 @@ def test_report_answers_the_downstream_question_from_the_run(tmp_path):
     closed = [int(x) for x in re.findall(r"Robust closes (\d+)% of the naive", text)]
     assert len(closed) == 4 and all(35 <= x <= 65 for x in closed)  # search R@30 and R@1, none and suffix
     assert "64 IDs" in text and "Suffix vs none" in text
+    assert "Beats random IDs significantly: rq-kmeans, rq-vae-robust." in text
     table = "\n".join(_downstream(down, 30))
     assert "| rq-vae-naive | 3 |" in table and "popularity rec 0.5000" in table
 

@@ -340,9 +340,10 @@ def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | Non
                                                 f"rec_torso_recall@{k}", "distinct_ids", "max_bucket", "codes_used")}
             row["ceiling"] = _run_ceiling(run_dir, dataset, r, k)
             rows.append(row)
-        group = {"dataset": dataset, "collisions": coll, "records": rows, "tests": []}
+        group = {"dataset": dataset, "collisions": coll, "records": rows, "tests": [], "vs_random": []}
         try:
             group["tests"] = _significance(rs, metrics, "quantizer")
+            group["vs_random"] = _vs_random(run_dir, dataset, rs, all_recs, metrics[:2])
         except (ValueError, FileNotFoundError, KeyError) as exc:
             group["tests_error"] = str(exc)
         out["groups"].append(group)
@@ -445,6 +446,29 @@ def _run_ceiling(run_dir: Path, dataset: str, r: dict[str, Any], k: int) -> dict
     c["search_id"] = 1.0 if suffix else c["search"]
     c["rec_id"] = 1.0 if suffix else c["rec"]
     return c
+
+
+def _vs_random(run_dir: Path, dataset: str, rs: list[dict[str, Any]], all_recs: list[dict[str, Any]],
+               metrics: list[str]) -> list[dict[str, Any]]:
+    """Did the model learn anything? Each quantizer vs the run's random-ID baseline (untrained: random IDs
+    ranked by popularity, ``RUN/<dataset>/eval/random-ids__s<seed>``, same test sample), paired by example,
+    Bonferroni over all these tests."""
+    rand = []
+    for b in all_recs:
+        if b.get("kind") == "random" and b.get("dataset") == dataset:
+            d = run_dir / dataset / "eval" / f"random-ids__s{b['seed']}"
+            if d.exists():
+                rand.append({**b, "quantizer": "random-ids", "eval_dir": str(d)})
+    if not rand:
+        return []
+    tests = []
+    for q in sorted({r["quantizer"] for r in rs}):
+        tests += [t for t in _significance([r for r in rs if r["quantizer"] == q] + rand, metrics, "quantizer")
+                  if t["pair_by"] == "example"]
+    for t in tests:  # one family over every quantizer and metric
+        t["p_bonferroni"] = None if t["p"] is None else min(1.0, t["p"] * len(tests))
+        t["significant"] = t["p_bonferroni"] is not None and t["p_bonferroni"] < 0.05
+    return tests
 
 
 def _significance(rs: list[dict[str, Any]], metrics: list[str], by: str) -> list[dict[str, Any]]:

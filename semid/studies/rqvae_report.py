@@ -283,6 +283,12 @@ def _downstream(down: dict[str, Any] | None, k: int) -> list[str]:
                 f"{_ms(_vals(rs, q, 'max_bucket'), '{:.0f}')} | {_ms([c.get('search_id') for c in ce])} | "
                 f"{_ms([c.get('rec_id') for c in ce])} | {_ms([c['search'] for c in ce])} | "
                 f"{_ms([c['search_first'] for c in ce])} | {_ms([c['rec_first'] for c in ce])} |")
+        if g.get("vs_random"):
+            lines += ["", "Did the model learn? Each quantizer vs random IDs (untrained; same test sample), paired by "
+                      "example, Bonferroni over these tests:", "",
+                      "| a | b | metric | paired by | n | mean a | mean b | p (Bonferroni) | significant |",
+                      "|" + " --- |" * 9]
+            lines += [_test_row(t) for t in g["vs_random"]]
         if g.get("tests"):
             lines += ["", "Paired t-tests between quantizers (by example: each test example's hit@k averaged over seeds, "
                       "paired over the shared examples; by seed: per-seed recall), Bonferroni within each pairing:", "",
@@ -338,6 +344,11 @@ def _downstream_answer(down: dict[str, Any], k: int) -> list[str]:
                 txt += (f"; robust vs naive p = {_p(t_rn['p_bonferroni'])}"
                         f"{' (significant)' if t_rn['significant'] else ' (not significant)'}, robust vs RQ-KMeans "
                         f"p = {_p(t_rk['p_bonferroni'])}{' (significant)' if t_rk['significant'] else ' (not significant)'}")
+            vr = [t for t in g.get("vs_random") or [] if t["metric"] == key]
+            if vr:
+                beat = [t["a"] if t["b"] == "random-ids" else t["b"] for t in vr
+                        if t["significant"] and (t["mean_a"] > t["mean_b"]) == (t["b"] == "random-ids")]
+                txt += (" Beats random IDs significantly: " + (", ".join(beat) if beat else "none of them") + ".")
             out.append(txt + " (paired by example, Bonferroni).")
     ct = [t for t in down.get("collision_tests") or [] if "error" not in t and t.get("pair_by") == "example"]
     if ct:
