@@ -140,7 +140,8 @@ def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
     return lines
 
 
-def _figures(run_dir: Path, out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict]) -> list[str]:
+def _figures(out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
+             baselines: list[dict[str, Any]]) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,6 +161,15 @@ def _figures(run_dir: Path, out: Path, groups: dict[tuple, list[dict]], dense: d
         if m.get("search_recall@30") is not None and m.get("rec_recall@30") is not None:
             ax.scatter(m["search_recall@30"], m["rec_recall@30"], marker="s", facecolors="none", edgecolors="grey")
             ax.annotate(f"dense {emb}", (m["search_recall@30"], m["rec_recall@30"]), fontsize=7, color="grey",
+                        xytext=(4, -8), textcoords="offset points")
+    for rb in baselines:
+        if rb.get("kind") == "popularity" and rb.get("rec_recall@30") is not None:
+            ax.axhline(rb["rec_recall@30"], color="grey", linestyle="--", linewidth=1)
+            ax.annotate("popularity (rec)", (0, rb["rec_recall@30"]), fontsize=7, color="grey",
+                        xytext=(2, 3), textcoords="offset points", xycoords=("axes fraction", "data"))
+        if rb.get("kind") == "random" and rb.get("search_recall@30") is not None:
+            ax.scatter(rb["search_recall@30"], rb["rec_recall@30"], marker="x", color="grey")
+            ax.annotate("random IDs", (rb["search_recall@30"], rb["rec_recall@30"]), fontsize=7, color="grey",
                         xytext=(4, -8), textcoords="offset points")
     ax.set_xlabel("search Recall@30")
     ax.set_ylabel("recommendation Recall@30")
@@ -197,7 +207,7 @@ def _figures(run_dir: Path, out: Path, groups: dict[tuple, list[dict]], dense: d
     from semid.ids.types import SemanticIDs
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    plotted = 0
+    plotted, max_size = 0, 1
     for key, recs in groups.items():
         ids_dir = Path(recs[0]["eval_dir"]).parent.parent / "ids" / Path(recs[0]["eval_dir"]).name
         try:
@@ -212,10 +222,12 @@ def _figures(run_dir: Path, out: Path, groups: dict[tuple, list[dict]], dense: d
         exactly = at_least - np.append(at_least[1:], 0)
         sizes = np.flatnonzero(exactly) + 1
         freq = exactly[sizes - 1]
+        max_size = max(max_size, int(sizes.max()))
         ax.plot(sizes, freq * sizes / len(rank), marker=".", label=f"{key[1]}/{key[2]}")
         plotted += 1
     if plotted:
-        ax.set_xscale("log")
+        if max_size > 50:
+            ax.set_xscale("log")
         ax.set_xlabel("bucket size (items sharing a quantizer ID)")
         ax.set_ylabel("fraction of items")
         ax.set_title("Bucket-size distribution (search ID)")
@@ -261,7 +273,7 @@ def write_report(run_dir: str | Path) -> Path:
             lines.append(f"| {r['kind']} | {r['dataset']} | {r.get('embedding', r.get('seed', ''))} | "
                          + " | ".join(_fmt([r.get(m)]) for m in METRICS) + " |")
         lines.append("")
-    figs = _figures(run_dir, out, groups, dense)
+    figs = _figures(out, groups, dense, [r for r in records if r.get("kind") in ("popularity", "random")])
     lines += ["### Figures", ""] + [f"![{f}]({f})" for f in figs] + [""]
     tpath = run_dir / "timings.json"
     if tpath.exists():
