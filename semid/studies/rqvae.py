@@ -339,6 +339,9 @@ def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | Non
                                                 f"rec_head_recall@{k}",
                                                 f"rec_torso_recall@{k}", "distinct_ids", "max_bucket", "codes_used")}
             row["ceiling"] = _run_ceiling(run_dir, dataset, r, k)
+            diag = run_dir / dataset / "ids" / f"{r['row']}__{r['quantizer']}__{r['collisions']}__s{r['seed']}" / "diagnostics.json"
+            if diag.exists():  # the quantizer's own distinct IDs (before any suffix)
+                row["quantizer_distinct_ids"] = read_json(diag).get("quantizer_distinct_ids")
             rows.append(row)
         group = {"dataset": dataset, "collisions": coll, "records": rows, "tests": [], "vs_random": []}
         try:
