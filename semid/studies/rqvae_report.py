@@ -358,7 +358,7 @@ def _downstream_answer(down: dict[str, Any], k: int) -> list[str]:
             out.append(f"- **{g['dataset']}, collisions = {g['collisions']}: no quantizer's model beats untrained random "
                        "IDs on search**, so at this training budget the generative model has not learned the query → ID "
                        "mapping and the search comparison between quantizers says nothing about the IDs (the dense "
-                       "retrieval baseline above shows the embeddings themselves carry the signal). The downstream "
+                       "retrieval baseline in the downstream section shows the embeddings themselves carry the signal). The downstream "
                        "question stays open at this budget; it needs a model that learns search first.")
     ct = [t for t in down.get("collision_tests") or [] if "error" not in t and t.get("pair_by") == "example"]
     if ct:
