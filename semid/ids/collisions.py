@@ -71,6 +71,21 @@ def group_ids(codes: np.ndarray) -> tuple[np.ndarray, int]:
     return gid, int(gid_sorted[-1]) + 1
 
 
+def _bucket_order(codes: np.ndarray, order_scores: np.ndarray | None) -> tuple[np.ndarray, int, np.ndarray]:
+    """Group ids, the number of groups, and item indices sorted by group, then by score
+    (higher first; ties and ``None`` by item index)."""
+    n = len(codes)
+    gid, n_groups = group_ids(codes)
+    if order_scores is None:
+        return gid, n_groups, np.argsort(gid, kind="stable")
+    scores = np.asarray(order_scores, dtype=np.float64)
+    if scores.shape != (n,):
+        raise ValueError(f"order_scores must have shape ({n},), got {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError("order_scores contain NaN or inf")
+    return gid, n_groups, np.lexsort((np.arange(n), -scores, gid))
+
+
 def bucket_rank(codes: np.ndarray, order_scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Position of each item inside its bucket and the bucket's size.
 
@@ -78,16 +93,7 @@ def bucket_rank(codes: np.ndarray, order_scores: np.ndarray | None = None) -> tu
     ties (and ``None``) by item index. Returns ``(rank int64 (n,), bucket_size int64 (n,))``.
     """
     n = len(codes)
-    gid, n_groups = group_ids(codes)
-    if order_scores is None:
-        order = np.argsort(gid, kind="stable")
-    else:
-        scores = np.asarray(order_scores, dtype=np.float64)
-        if scores.shape != (n,):
-            raise ValueError(f"order_scores must have shape ({n},), got {scores.shape}")
-        if not np.isfinite(scores).all():
-            raise ValueError("order_scores contain NaN or inf")
-        order = np.lexsort((np.arange(n), -scores, gid))
+    gid, n_groups, order = _bucket_order(codes, order_scores)
     counts = np.bincount(gid, minlength=n_groups)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rank = np.empty(n, dtype=np.int64)
@@ -136,19 +142,11 @@ def bucket_members(
     With ``collisions="suffix"`` every bucket holds exactly one item.
     """
     codes = ids.task_codes(task)
-    n = len(codes)
     if order_scores is None:
         saved = getattr(ids, "bucket_rank", None) or {}
         if task in saved:
             order_scores = -np.asarray(saved[task], dtype=np.float64)
-    gid, g = group_ids(codes)
-    if order_scores is None:
-        order = np.argsort(gid, kind="stable")
-    else:
-        scores = np.asarray(order_scores, dtype=np.float64)
-        if scores.shape != (n,):
-            raise ValueError(f"order_scores must have shape ({n},), got {scores.shape}")
-        order = np.lexsort((np.arange(n), -scores, gid))
+    gid, g, order = _bucket_order(codes, order_scores)
     counts = np.bincount(gid, minlength=g)
     bounds = np.concatenate([[0], np.cumsum(counts)])
     out: dict[tuple[int, ...], np.ndarray] = {}
