@@ -12,6 +12,7 @@ Neither fused method has a query encoder, so dense search recall is not defined 
 
 from __future__ import annotations
 
+import abc
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,8 +91,9 @@ class _FusedBase(Embedder):
         self._inputs, self._names, self._ids, self._dataset = inputs, names, ids, dataset
         return self
 
+    @abc.abstractmethod
     def _combine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """float32 (n, d) from the two inputs' vectors (each subclass's fusion rule)."""
 
     def embed(self) -> ItemEmbeddings:
         a, b = self._inputs

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import math
 import time
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
@@ -95,8 +96,9 @@ class AutoencoderQuantizer(Quantizer):
             raise ValueError(f"{self.name}: lr_schedule must be 'constant' or 'cosine', got {out['lr_schedule']!r}")
         return out
 
-    def _make_rq(self, latent_dim: int) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _make_rq(self, latent_dim: int) -> Any:
+        """The vector-quantize-pytorch residual quantizer module over ``latent_dim``."""
 
     def _build(self, d: int) -> None:
         import torch.nn as nn
