@@ -235,9 +235,11 @@ class _Runner:
                      read_json(path / "metrics.json"))
 
     # ------------------------------------------------------------- results
-    def _record(self, keys: dict[str, Any], metrics: dict[str, Any]) -> None:
+    def _record(self, keys: dict[str, Any], metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+        """Replace the record with these ``keys``: scalar metrics plus ``extra`` (kept as given)."""
         rec = dict(keys)
         rec.update({k: v for k, v in metrics.items() if not isinstance(v, list | dict)})
+        rec.update(extra or {})
         self.records = [r for r in self.records if {k: r.get(k) for k in keys} != keys]
         self.records.append(rec)
         self._write()
@@ -279,10 +281,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, show_progress: bo
         extra = {"collision_rate": diag.get("collision_rate"), "quantizer_collision_rate": diag.get("quantizer_collision_rate"),
                  "codes_used": list((diag.get("codes_used") or {}).values()), "distinct_ids": diag.get("distinct_ids"),
                  "max_bucket": diag.get("max_bucket"), "eval_dir": str(run_dir / v.dataset.name / "eval" / v.slug)}
-        rec_metrics = {k: val for k, val in metrics.items() if not isinstance(val, list | dict)}
-        r._record(keys, {**rec_metrics})
-        r.records[-1].update(extra)
-        r._write()
+        r._record(keys, metrics, extra)
         bar.update(1)
     bar.close()
     timings = [vars(s) for s in r.cache.records]
