@@ -86,11 +86,23 @@ def test_plan_covers_the_grid_and_respects_only_schemes():
      ({"collisions": ["maybe"]}, "collisions 'maybe'"),
      ({"seeds": []}, "seeds"),
      ({"datasets": [{"name": "s", "source": "web"}]}, "source 'web'"),
-     ({"bogus": 1}, r"unknown key\(s\) \['bogus'\]")],
+     ({"bogus": 1}, r"unknown key\(s\) \['bogus'\]"),
+     ({"datasets": [{"name": "s", "ids": {"codebook": 8}}]}, r"datasets.s.ids.*codebook"),
+     ({"datasets": [{"name": "s", "ids": {"codebook_size": 1}}]}, "codebook_size")],
 )
 def test_bad_configs_are_rejected_with_a_clear_message(change, match):
     with pytest.raises((ValueError, TypeError), match=match):
         _cfg(**change)
+
+
+def test_dataset_overrides_lay_over_the_global_train_and_ids_options():
+    cfg = _cfg(datasets=[{"name": "big"}, {"name": "small", "train": {"epochs": 8}, "ids": {"codebook_size": 24}}],
+               train={"epochs": 1, "lr": 1e-3}, ids={"levels": 2, "codebook_size": 256})
+    big, small = cfg.datasets
+    assert cfg.train_for(big) == {"epochs": 1, "lr": 1e-3}
+    assert cfg.train_for(small) == {"epochs": 8, "lr": 1e-3}
+    assert (cfg.ids_for(big).codebook_size, cfg.ids_for(small).codebook_size) == (256, 24)
+    assert cfg.ids_for(small).levels == 2
 
 
 def test_config_file_overrides(tmp_path):

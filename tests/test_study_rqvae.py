@@ -193,3 +193,22 @@ def test_downstream_results_without_results_json(tmp_path):
     from semid.studies.rqvae import downstream_results
 
     assert downstream_results(tmp_path) is None
+
+
+def test_two_datasets_report_their_own_id_space_and_baselines():
+    """Regression: with per-dataset [ids] overrides the report used the global ID space, and it
+    listed every dataset's baselines under each dataset."""
+    from semid.studies.rqvae_report import _baseline_line, _setup_line
+
+    down = {"run": "r", "setup": {"name": "x", "levels": 2, "codebook_size": 256, "n_ids": 65536,
+                                  "n_items": {"syn": 1000, "ml": 9742},
+                                  "id_space": {"syn": {"levels": 2, "codebook_size": 32, "n_ids": 1024},
+                                               "ml": {"levels": 2, "codebook_size": 256, "n_ids": 65536}},
+                                  "train_overrides": {"syn": {"epochs": 2.5}}},
+            "baselines": [{"kind": "popularity", "dataset": "syn", "rec_recall@30": 0.5},
+                          {"kind": "popularity", "dataset": "ml", "rec_recall@30": 0.25}]}
+    line = _setup_line(down, 30)
+    assert "syn: 1,000 items for 2 × 32 = 1,024 IDs (0.98 items per ID" in line
+    assert "ml: 9,742 items for 2 × 256 = 65,536 IDs (0.15 items per ID" in line
+    assert "syn trains with epochs=2.5" in line
+    assert "0.5000" in _baseline_line(down, "syn", 30)[0] and "0.2500" not in _baseline_line(down, "syn", 30)[0]

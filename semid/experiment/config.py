@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from semid.config import apply_overrides, from_dict, load_config_file
+from semid.config import apply_overrides, from_dict, load_config_file, to_dict
 
 __all__ = [
     "DatasetSpec",
@@ -69,6 +69,10 @@ class DatasetSpec:
     queries: str = field(default="offline", metadata={"help": "offline | llm"})
     min_history: int = field(default=1, metadata={"help": "minimum training history per user"})
     seed: int = field(default=0, metadata={"help": "seed of data generation and query phrasing"})
+    train: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "this dataset's overrides of [train], e.g. more epochs for a small catalogue"})
+    ids: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "this dataset's overrides of [ids] (levels, codebook_size), e.g. an ID space sized to its catalogue"})
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -180,6 +184,16 @@ class ExperimentConfig:
         rows = [r.name for r in self.schemes]
         if len(set(rows)) != len(rows):
             raise ValueError(f"config: scheme row names must be unique, got {rows}")
+        for d in self.datasets:
+            self.ids_for(d)  # unknown keys or bad sizes fail here, not at the first variant
+
+    def ids_for(self, dataset: DatasetSpec) -> IDOptions:
+        """The [ids] options with ``dataset.ids`` laid over them."""
+        return from_dict(IDOptions, {**to_dict(self.ids), **dataset.ids}, where=f"datasets.{dataset.name}.ids")
+
+    def train_for(self, dataset: DatasetSpec) -> dict[str, Any]:
+        """The [train] options with ``dataset.train`` laid over them."""
+        return {**self.train, **dataset.train}
 
 
 def load_experiment_config(path: str, overrides: list[str] | None = None) -> ExperimentConfig:

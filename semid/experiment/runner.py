@@ -98,7 +98,9 @@ class _Runner:
         def build(path: Path) -> None:
             prepare_dataset(spec, self.show_progress).save(path)
 
-        path, key = self.cache.run("data", spec.name, f"{spec.name}/data", to_dict(spec), build)
+        # the per-dataset train/ids overrides belong to later stages, not to the data's key
+        data_spec = {k: v for k, v in to_dict(spec).items() if k not in ("train", "ids")}
+        path, key = self.cache.run("data", spec.name, f"{spec.name}/data", data_spec, build)
         ds = Dataset.load(path)
         self._datasets[spec.name] = (ds, path, key)
         return self._datasets[spec.name]
@@ -161,6 +163,7 @@ class _Runner:
     def ids(self, v: Variant) -> tuple[Path, str]:
         ds, _, data_key = self.dataset(v.dataset)
         embs = {n: self.embedding(v.dataset, n) for n in v.row.embedding_names()}
+        id_opts = self.cfg.ids_for(v.dataset)
 
         def build(path: Path) -> None:
             import numpy as np
@@ -173,20 +176,20 @@ class _Runner:
             else:
                 x = {"search": load_embeddings(embs[v.row.search][0]).vectors,
                      "rec": load_embeddings(embs[v.row.rec][0]).vectors}
-            built = build_ids(x, scheme=v.row.scheme, method=v.quantizer.method, levels=self.cfg.ids.levels,
-                              codebook_size=self.cfg.ids.codebook_size, collisions=v.collisions, seed=v.seed,
+            built = build_ids(x, scheme=v.row.scheme, method=v.quantizer.method, levels=id_opts.levels,
+                              codebook_size=id_opts.codebook_size, collisions=v.collisions, seed=v.seed,
                               preset=v.quantizer.preset, popularity=np.asarray(ds.train_counts),
                               show_progress=self.show_progress, **v.quantizer.options)
             built.save(path)
 
         spec = {"data": data_key, "embeddings": {n: k for n, (_, k) in embs.items()}, "scheme": v.row.scheme,
-                "quantizer": to_dict(v.quantizer), "collisions": v.collisions, "seed": v.seed, "ids": to_dict(self.cfg.ids)}
+                "quantizer": to_dict(v.quantizer), "collisions": v.collisions, "seed": v.seed, "ids": to_dict(id_opts)}
         return self.cache.run("ids", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/ids/{v.slug}", spec, build)
 
     # -------------------------------------------------------------- model
     def model(self, v: Variant, ids_path: Path, ids_key: str) -> tuple[Path, str]:
         ds, _, data_key = self.dataset(v.dataset)
-        train_opts = dict(self.cfg.train)
+        train_opts = self.cfg.train_for(v.dataset)
         train_opts["seed"] = v.seed
 
         def build(path: Path) -> None:

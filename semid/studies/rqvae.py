@@ -392,7 +392,14 @@ def _run_setup(run_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
                              "seeds": cfg.get("seeds"), "n_items": {},
                              "quantizers": [{"label": f"{q['method']}-{q['preset']}" if q.get("preset") else q["method"],
                                              "options": q.get("options") or {}} for q in cfg.get("quantizers") or []]}
+    setup["id_space"], setup["train_overrides"] = {}, {}
     for d in cfg.get("datasets") or []:
+        d_ids = {**ids, **(d.get("ids") or {})}  # per-dataset overrides of [ids] and [train]
+        if d_ids.get("levels") and d_ids.get("codebook_size"):
+            setup["id_space"][d["name"]] = {"levels": int(d_ids["levels"]), "codebook_size": int(d_ids["codebook_size"]),
+                                            "n_ids": int(d_ids["codebook_size"]) ** int(d_ids["levels"])}
+        if d.get("train"):
+            setup["train_overrides"][d["name"]] = dict(d["train"])
         meta = run_dir / d["name"] / "data"
         try:
             from semid.data import Dataset

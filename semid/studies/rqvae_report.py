@@ -222,10 +222,12 @@ def _vals(rows: list[dict[str, Any]], q: str, key: str, coll: str | None = None)
 def _setup_line(down: dict[str, Any], k: int) -> str:
     st = down.get("setup") or {}
     parts = [f"Run `{down['run']}`" + (f" (config `{st['name']}`)" if st.get("name") else "")]
-    if st.get("n_ids"):
-        for ds, n in (st.get("n_items") or {}).items():
-            parts.append(f"{ds}: {n:,} items for {st['levels']} × {st['codebook_size']} = {st['n_ids']:,} IDs "
-                         f"({n / st['n_ids']:.2f} items per ID; the paper: 62,138 / 65,536 = 0.95)")
+    for ds, n in (st.get("n_items") or {}).items():
+        sp = (st.get("id_space") or {}).get(ds) or (
+            {"levels": st["levels"], "codebook_size": st["codebook_size"], "n_ids": st["n_ids"]} if st.get("n_ids") else None)
+        if sp:
+            parts.append(f"{ds}: {n:,} items for {sp['levels']} × {sp['codebook_size']} = {sp['n_ids']:,} IDs "
+                         f"({n / sp['n_ids']:.2f} items per ID; the paper: 62,138 / 65,536 = 0.95)")
     qs = st.get("quantizers") or []
     if qs:
         parts.append("quantizers: " + ", ".join(q["label"] + (f" ({', '.join(f'{a}={b}' for a, b in q['options'].items())})"
@@ -233,6 +235,8 @@ def _setup_line(down: dict[str, Any], k: int) -> str:
     tr = st.get("train") or {}
     if tr:
         parts.append("generative model: " + ", ".join(f"{a}={b}" for a, b in tr.items()))
+    for ds, over in (st.get("train_overrides") or {}).items():
+        parts.append(f"{ds} trains with " + ", ".join(f"{a}={b}" for a, b in over.items()))
     ev = st.get("evaluate") or {}
     if ev:
         parts.append(f"evaluation: beam {ev.get('beam_size')}, up to {ev.get('max_examples')} sampled test examples per "
@@ -250,7 +254,24 @@ def _downstream(down: dict[str, Any] | None, k: int) -> list[str]:
              f"`ceiling (IDs)` bounds Recall@{k} of the IDs the model was trained on (1 with the suffix, which makes every "
              f"ID unique); `bucket ceiling` is the same quantizer's buckets without the suffix; `rank 0` is the share of "
              "targets first in their bucket (with the suffix: whose suffix is the easy `0`).", ""]
-    base = down.get("baselines") or []
+    for g in down["groups"]:
+        lines += [f"**{g['dataset']}, collisions = {g['collisions']}**", ""]
+        lines += _baseline_line(down, g["dataset"], k)
+        lines += _group_table(g, k)
+    ct = [t for t in down.get("collision_tests") or [] if "error" not in t]
+    if ct:
+        lines += ["**Does the collision suffix help?** Paired t-tests, suffix vs none, per quantizer (Bonferroni within "
+                  "each quantizer and pairing):", "",
+                  "| dataset | quantizer | a | b | metric | paired by | n | mean a | mean b | p (Bonferroni) | significant |",
+                  "|" + " --- |" * 11]
+        lines += [f"| {t['dataset']} | {t['quantizer']} " + _test_row(t) for t in ct]
+        lines.append("")
+    return lines
+
+
+def _baseline_line(down: dict[str, Any], dataset: str, k: int) -> list[str]:
+    """The popularity, dense and random-ID baselines of one dataset of the run."""
+    base = [b for b in down.get("baselines") or [] if b.get("dataset", dataset) == dataset]
     bl = []
     for b in base:
         if b.get("kind") == "popularity":
@@ -262,51 +283,44 @@ def _downstream(down: dict[str, Any] | None, k: int) -> list[str]:
     if rnd:
         bl.append(f"random IDs (untrained, {len(rnd)} seeds) search {_ms([b.get(f'search_recall@{k}') for b in rnd], '{:.4f}')} "
                   f"/ rec {_ms([b.get(f'rec_recall@{k}') for b in rnd], '{:.4f}')}")
-    if bl:
-        lines += ["Baselines of the same run: " + "; ".join(bl) + ".", ""]
-    for g in down["groups"]:
-        lines += [f"**{g['dataset']}, collisions = {g['collisions']}**", "",
-                  f"| quantizer | seeds | search R@{k} | rec R@{k} | search R@1 | rec R@1 | rec head R@{k} | "
-                  f"rec torso R@{k} | codes used | quantizer distinct IDs | largest bucket | search ceiling (IDs) | "
-                  "rec ceiling (IDs) | search bucket ceiling | search rank 0 | rec rank 0 |", "|" + " --- |" * 16]
-        for q in sorted({r["quantizer"] for r in g["records"]}):
-            rs = [r for r in g["records"] if r["quantizer"] == q]
-            ce = [r["ceiling"] for r in rs if r.get("ceiling")]
-            used = [r.get("codes_used") or [] for r in rs]
-            n_lev = min((len(u) for u in used), default=0)
-            used_s = " / ".join(_ms([u[j] for u in used], "{:.0f}") for j in range(n_lev)) or "–"
-            lines.append(
-                f"| {q} | {len(rs)} | {_ms(_vals(rs, q, f'search_recall@{k}'), '{:.4f}')} | "
-                f"{_ms(_vals(rs, q, f'rec_recall@{k}'), '{:.4f}')} | {_ms(_vals(rs, q, 'search_recall@1'), '{:.4f}')} | "
-                f"{_ms(_vals(rs, q, 'rec_recall@1'), '{:.4f}')} | {_ms(_vals(rs, q, f'rec_head_recall@{k}'))} | "
-                f"{_ms(_vals(rs, q, f'rec_torso_recall@{k}'))} | {used_s} | {_ms(_vals(rs, q, 'quantizer_distinct_ids'), '{:.0f}')} | "
-                f"{_ms(_vals(rs, q, 'max_bucket'), '{:.0f}')} | {_ms([c.get('search_id') for c in ce])} | "
-                f"{_ms([c.get('rec_id') for c in ce])} | {_ms([c['search'] for c in ce])} | "
-                f"{_ms([c['search_first'] for c in ce])} | {_ms([c['rec_first'] for c in ce])} |")
-        if g.get("vs_random"):
-            lines += ["", "Did the model learn? Each quantizer vs random IDs (untrained; same test sample), paired by "
-                      "example, Bonferroni over these tests:", "",
-                      "| a | b | metric | paired by | n | mean a | mean b | p (Bonferroni) | significant |",
-                      "|" + " --- |" * 9]
-            lines += [_test_row(t) for t in g["vs_random"]]
-        if g.get("tests"):
-            lines += ["", "Paired t-tests between quantizers (by example: each test example's hit@k averaged over seeds, "
-                      "paired over the shared examples; by seed: per-seed recall), Bonferroni within each pairing:", "",
-                      "| a | b | metric | paired by | n | mean a | mean b | p (Bonferroni) | significant |",
-                      "|" + " --- |" * 9]
-            lines += [_test_row(t) for t in g["tests"]]
-        elif g.get("tests_error"):
-            lines.append(f"\nSignificance tests could not run: {g['tests_error']}")
-        lines.append("")
-    ct = [t for t in down.get("collision_tests") or [] if "error" not in t]
-    if ct:
-        lines += ["**Does the collision suffix help?** Paired t-tests, suffix vs none, per quantizer (Bonferroni within "
-                  "each quantizer and pairing):", "",
-                  "| dataset | quantizer | a | b | metric | paired by | n | mean a | mean b | p (Bonferroni) | significant |",
-                  "|" + " --- |" * 11]
-        lines += [f"| {t['dataset']} | {t['quantizer']} " + _test_row(t) for t in ct]
-        lines.append("")
+    return ["Baselines of the same run: " + "; ".join(bl) + ".", ""] if bl else []
+
+
+def _group_table(g: dict[str, Any], k: int) -> list[str]:
+    """One (dataset, collisions) group: recall, IDs, ceilings, and its significance tests."""
+    lines = [f"| quantizer | seeds | search R@{k} | rec R@{k} | search R@1 | rec R@1 | rec head R@{k} | "
+             f"rec torso R@{k} | codes used | quantizer distinct IDs | largest bucket | search ceiling (IDs) | "
+             "rec ceiling (IDs) | search bucket ceiling | search rank 0 | rec rank 0 |", "|" + " --- |" * 16]
+    for q in sorted({r["quantizer"] for r in g["records"]}):
+        rs = [r for r in g["records"] if r["quantizer"] == q]
+        ce = [r["ceiling"] for r in rs if r.get("ceiling")]
+        used = [r.get("codes_used") or [] for r in rs]
+        n_lev = min((len(u) for u in used), default=0)
+        used_s = " / ".join(_ms([u[j] for u in used], "{:.0f}") for j in range(n_lev)) or "–"
+        lines.append(
+            f"| {q} | {len(rs)} | {_ms(_vals(rs, q, f'search_recall@{k}'), '{:.4f}')} | "
+            f"{_ms(_vals(rs, q, f'rec_recall@{k}'), '{:.4f}')} | {_ms(_vals(rs, q, 'search_recall@1'), '{:.4f}')} | "
+            f"{_ms(_vals(rs, q, 'rec_recall@1'), '{:.4f}')} | {_ms(_vals(rs, q, f'rec_head_recall@{k}'))} | "
+            f"{_ms(_vals(rs, q, f'rec_torso_recall@{k}'))} | {used_s} | {_ms(_vals(rs, q, 'quantizer_distinct_ids'), '{:.0f}')} | "
+            f"{_ms(_vals(rs, q, 'max_bucket'), '{:.0f}')} | {_ms([c.get('search_id') for c in ce])} | "
+            f"{_ms([c.get('rec_id') for c in ce])} | {_ms([c['search'] for c in ce])} | "
+            f"{_ms([c['search_first'] for c in ce])} | {_ms([c['rec_first'] for c in ce])} |")
+    if g.get("vs_random"):
+        lines += _tests_table("Did the model learn? Each quantizer vs random IDs (untrained; same test sample), "
+                              "paired by example, Bonferroni over these tests:", g["vs_random"])
+    if g.get("tests"):
+        lines += _tests_table("Paired t-tests between quantizers (by example: each test example's hit@k averaged over "
+                              "seeds, paired over the shared examples; by seed: per-seed recall), Bonferroni within each "
+                              "pairing:", g["tests"])
+    elif g.get("tests_error"):
+        lines.append(f"\nSignificance tests could not run: {g['tests_error']}")
+    lines.append("")
     return lines
+
+
+def _tests_table(title: str, tests: list[dict[str, Any]]) -> list[str]:
+    return ["", title, "", "| a | b | metric | paired by | n | mean a | mean b | p (Bonferroni) | significant |",
+            "|" + " --- |" * 9] + [_test_row(t) for t in tests]
 
 
 def _test_row(t: dict[str, Any]) -> str:
