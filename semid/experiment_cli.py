@@ -45,6 +45,10 @@ def _report(args: argparse.Namespace) -> int:
     from semid.report import write_report
 
     print(f"report: {write_report(args.run)}")
+    if args.readme:
+        from semid.report import splice_readme
+
+        print(f"results table: {splice_readme(args.readme, args.run)}")
     return 0
 
 
@@ -65,4 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     r = sub.add_parser("report", help="write RUN/report/report.md and figures from RUN/results.json")
     r.add_argument("run", help="a run directory made by `semid run`")
+    r.add_argument("--readme", metavar="FILE",
+                   help="also write the run's summary table into FILE, between the lines "
+                        "<!-- semid:results NAME --> and <!-- /semid:results --> (NAME: the config's name)")
     r.set_defaults(func=_report)

@@ -22,7 +22,7 @@ from semid.io import atomic_write_text, read_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_report", "PAPER_FIGURES", "aggregate"]
+__all__ = ["write_report", "summary_table", "splice_readme", "PAPER_FIGURES", "aggregate"]
 
 # R@30 (search, rec) from the paper, as DESIGN.md quotes them (MovieLens-25M, flan-t5-base).
 PAPER_FIGURES: dict[str, dict[str, tuple[float, float]]] = {
@@ -209,6 +209,8 @@ def _figures(out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict
     fig, ax = plt.subplots(figsize=(7, 4.5))
     plotted, max_size = 0, 1
     for key, recs in groups.items():
+        if not recs[0].get("eval_dir"):
+            continue
         ids_dir = Path(recs[0]["eval_dir"]).parent.parent / "ids" / Path(recs[0]["eval_dir"]).name
         try:
             ids = SemanticIDs.load(ids_dir)
@@ -237,6 +239,55 @@ def _figures(out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict
         made.append("buckets.png")
     plt.close(fig)
     return made
+
+
+def summary_table(records: list[dict[str, Any]]) -> list[str]:
+    """A compact Markdown table for a README: every generative variant and the baselines, R@30 mean ± std."""
+    groups = aggregate(records)
+    order = {"table1": 0, "table2": 1, "table3": 2}
+
+    def rank(item: tuple[tuple, list[dict]]) -> tuple:
+        tables = item[1][0].get("tables") or ["~"]
+        return (item[0][0], min(order.get(t, 9) for t in tables))
+
+    lines = ["| dataset | IDs | quantizer | collisions | seeds | search R@30 | rec R@30 | paper search / rec |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (dataset, row, quant, coll), recs in sorted(groups.items(), key=rank):
+        tables = recs[0].get("tables") or []
+        pf = next((PAPER_FIGURES[t].get(quant if t == "table3" else row) for t in tables
+                   if PAPER_FIGURES.get(t, {}).get(quant if t == "table3" else row)), None)
+        lines.append(f"| {dataset} | {row} | {quant} | {coll} | {len(recs)} | "
+                     f"{_fmt([r.get('search_recall@30') for r in recs])} | {_fmt([r.get('rec_recall@30') for r in recs])} | "
+                     + (f"{pf[0]:.3f} / {pf[1]:.3f} |" if pf else "– |"))
+    by_kind: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in records:
+        if r.get("kind") in ("popularity", "random"):
+            by_kind[(r["dataset"], r["kind"])].append(r)
+    for (dataset, kind), recs in sorted(by_kind.items()):
+        label = "popularity (no model)" if kind == "popularity" else "random valid IDs (untrained)"
+        lines.append(f"| {dataset} | {label} | – | – | {len(recs)} | {_fmt([r.get('search_recall@30') for r in recs])} | "
+                     f"{_fmt([r.get('rec_recall@30') for r in recs])} | – |")
+    return lines
+
+
+README_BEGIN = "<!-- semid:results {name} -->"
+README_END = "<!-- /semid:results -->"
+
+
+def splice_readme(readme: str | Path, run_dir: str | Path) -> Path:
+    """Replace the block between ``<!-- semid:results NAME -->`` and ``<!-- /semid:results -->`` in ``readme``
+    with :func:`summary_table` of ``run_dir`` (NAME: the run's config name)."""
+    readme, run_dir = Path(readme), Path(run_dir)
+    results = read_json(run_dir / "results.json")
+    begin = README_BEGIN.format(name=results.get("name", run_dir.name))
+    text = readme.read_text(encoding="utf-8")
+    i = text.find(begin)
+    j = text.find(README_END, i + 1) if i >= 0 else -1
+    if i < 0 or j < 0:
+        raise ValueError(f"{readme} has no block {begin} ... {README_END}; add those two lines where the table goes")
+    table = "\n".join(summary_table(results["records"]))
+    atomic_write_text(readme, text[:i + len(begin)] + "\n" + table + "\n" + text[j:])
+    return readme
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -283,6 +334,7 @@ def write_report(run_dir: str | Path) -> Path:
         for s in t["stages"]:
             lines.append(f"| {s['kind']} | {s['name']} | {s['seconds']:.1f} | {'yes' if s['reused'] else 'no'} |")
         lines.append("")
+    atomic_write_text(out / "summary.md", "\n".join(summary_table(records)) + "\n")
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines))
     return path
