@@ -247,8 +247,8 @@ def _setup_line(down: dict[str, Any], k: int) -> str:
 def _downstream(down: dict[str, Any] | None, k: int) -> list[str]:
     if not down or not down.get("groups"):
         return ["No downstream run was read (no `--run`, or its results.json has no generative records yet). "
-                "Run it with `semid run configs/rqvae-study-synthetic.toml --out runs/rqvae-synth` and regenerate this "
-                "report with `--run runs/rqvae-synth`."]
+                "Run it with `semid run configs/rqvae-study.toml --out runs/rqvae-study` and regenerate this "
+                "report with `--run runs/rqvae-study`."]
     lines = [_setup_line(down, k), "",
              f"Mean ± std over seeds. Ceilings are measured on the evaluated test examples from the saved bucket ranks: "
              f"`ceiling (IDs)` bounds Recall@{k} of the IDs the model was trained on (1 with the suffix, which makes every "
@@ -529,9 +529,10 @@ def render_markdown(study: dict[str, Any], down: dict[str, Any] | None, figures:
     L += ["## Downstream recall (generative model)", ""] + _downstream(down, k)
     L += ["", "## Reproduce", "",
           "```", study.get("command", "semid study rqvae ..."), "```", "",
-          "- Downstream grid on a CPU (the synthetic world, 2 × 24 codes for 500 items): `semid run "
-          "configs/rqvae-study-synthetic.toml --out runs/rqvae-synth` (resumable), then `--run runs/rqvae-synth` as above. "
-          "The paper-scale grid (2 × 256, MovieLens too): `semid run configs/rqvae-study.toml --out runs/rqvae-study`.",
+          "- The downstream grid: `semid run configs/rqvae-study.toml --out runs/rqvae-study` (resumable; "
+          "`--datasets synthetic` for the synthetic half alone; the ml-latest-small half reuses the stages of "
+          "`configs/movielens-small.toml` when its run's `ml-latest-small/` folder is copied into the run first), "
+          "then `--run runs/rqvae-study` as above.",
           "- Your own vectors: `semid study rqvae --embeddings mine=vectors.npy --out report.md` (float32 `.npy`, "
           "one row per item; append `@DATA_DIR` for a prepared dataset to use its popularity and test targets instead "
           "of simulated ones).",
