@@ -18,7 +18,7 @@ EPILOG = """examples:
   semid study rqvae --embeddings mine=my_vectors.npy --seeds 0 1 2 --out docs/rqvae-vs-rqkmeans.md
   # with a dataset (real popularity and test targets) and the downstream run of configs/rqvae-study.toml
   semid study rqvae --config configs/rqvae-study.toml --run runs/rqvae-study \\
-      --embeddings ml=runs/rqvae-study/ml-small/embeddings/multitask@runs/rqvae-study/ml-small/data
+      --embeddings ml=runs/rqvae-study/ml-latest-small/embeddings/multitask@runs/rqvae-study/ml-latest-small/data
 Fitted records are cached under --cache (default: runs/study/cache); rerunning reuses them.
 """
 

@@ -456,6 +456,17 @@ def _answer(study: dict[str, Any], down: dict[str, Any] | None) -> list[str]:
                        + (" Robust fixes code use but keeps fewer neighbours together than RQ-KMeans, so its IDs may"
                           " still be less useful downstream than its ceiling suggests."
                           if rb["np"] < km["np"] - 0.05 else ""))
+        others = []
+        for lab in ("rlfq", "dict"):
+            x = _summ(study, name, lab)
+            if not x:
+                continue
+            sig = (" — the collapse signature again (search keeps "
+                   f"{x['cs'] / max(x['cr'], 1e-12):.0%} of rec's ceiling)") if x["cs"] < 0.5 * x["cr"] else ""
+            others.append(f"{lab} {x['used1']:.0f} / {x['used2']:.0f} codes, {x['distinct']:,.0f} IDs, largest bucket "
+                          f"{x['max_bucket']:,.0f}, ceilings {x['cs']:.3f} / {x['cr']:.3f}{sig}")
+        if others:
+            out.append("  - The paper's other quantizers on this set: " + "; ".join(others) + ".")
     out.append("")
     out.append("### Does correct handling close the gap downstream?")
     if down and down.get("groups"):
