@@ -253,9 +253,8 @@ def summary_table(records: list[dict[str, Any]]) -> list[str]:
     lines = ["| dataset | IDs | quantizer | collisions | seeds | search R@30 | rec R@30 | paper search / rec |",
              "|---|---|---|---|---|---|---|---|"]
     for (dataset, row, quant, coll), recs in sorted(groups.items(), key=rank):
-        tables = recs[0].get("tables") or []
-        pf = next((PAPER_FIGURES[t].get(quant if t == "table3" else row) for t in tables
-                   if PAPER_FIGURES.get(t, {}).get(quant if t == "table3" else row)), None)
+        # a non-default quantizer is a Table 3 row (figure by quantizer); otherwise the figure of the IDs' row
+        pf = PAPER_FIGURES["table3"].get(quant) if quant != "rq-kmeans" else PAPER_FIGURES["table2"].get(row)
         lines.append(f"| {dataset} | {row} | {quant} | {coll} | {len(recs)} | "
                      f"{_fmt([r.get('search_recall@30') for r in recs])} | {_fmt([r.get('rec_recall@30') for r in recs])} | "
                      + (f"{pf[0]:.3f} / {pf[1]:.3f} |" if pf else "– |"))

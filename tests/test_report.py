@@ -36,6 +36,7 @@ def test_summary_table_has_mean_std_paper_figures_and_baselines(run_dir):
     text = "\n".join(lines)
     # mean ± sample std of 0.10, 0.30 and of 0.20, 0.40
     assert "| ml | multi-task | rq-kmeans | suffix | 2 | 0.200 ± 0.141 | 0.300 ± 0.141 | 0.046 / 0.049 |" in text
+    # regression: a Table 3 quantizer on the multi-task row got the multi-task row's figure (0.046 / 0.049)
     assert "| ml | multi-task | rq-vae-naive | suffix | 1 | 0.010 | 0.150 | 0.002 / 0.024 |" in text
     assert "| ml | popularity (no model) | – | – | 1 | – | 0.050 | – |" in text
     assert "| ml | random valid IDs (untrained) | – | – | 2 | 0.003 ± 0.001 | 0.004 ± 0.001 | – |" in text
