@@ -225,3 +225,19 @@ def test_learned_search_reads_either_orientation_of_the_random_id_tests():
         {"a": "rq-vae-robust", "b": "random-ids", "metric": "search_recall@30", "significant": False, "mean_a": 0.1, "mean_b": 0.0}]}
     # dict is significantly *worse* than random, naive only beats it on rec, robust is not significant
     assert _learned_search(g) == ["rlfq", "rq-kmeans"]
+
+
+def test_lsa_cli_writes_vectors_and_explains_a_missing_text_file(tmp_path):
+    import subprocess
+    import sys
+
+    texts = tmp_path / "t.txt"
+    texts.write_text("\n".join(f"passage {i} about topic {i % 3} and word{i}" for i in range(20)))
+    out = tmp_path / "v.npy"
+    subprocess.run([sys.executable, "-m", "semid.cli", "study", "lsa", "--texts", str(texts), "--out", str(out),
+                    "--dim", "4"], check=True, capture_output=True)
+    X = np.load(out)
+    assert X.shape == (20, 4) and X.dtype == np.float32
+    r = subprocess.run([sys.executable, "-m", "semid.cli", "study", "lsa", "--texts", str(tmp_path / "nope.txt"),
+                        "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode != 0 and "--passages N" in r.stderr

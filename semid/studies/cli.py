@@ -116,7 +116,17 @@ def _lsa(args: argparse.Namespace) -> int:
     from semid.io import save_npy
     from semid.studies.rqvae import lsa_embeddings
 
-    texts = [t for t in Path(args.texts).read_text(encoding="utf-8").split("\n") if t.strip()]
+    path = Path(args.texts)
+    if not path.exists():
+        if not args.passages:
+            raise SystemExit(f"--texts {path} does not exist; pass --passages N to collect N docstring passages "
+                             "of the installed Python packages into it first")
+        from semid.io import atomic_write_text
+        from semid.studies.corpus import docstring_passages
+
+        atomic_write_text(path, "\n".join(docstring_passages(args.passages)))
+        print(f"wrote {args.passages} docstring passages to {path}")
+    texts = [t for t in path.read_text(encoding="utf-8").split("\n") if t.strip()]
     Z = lsa_embeddings(texts, args.dim, args.seed)
     save_npy(args.out, Z.astype(np.float32))
     print(f"wrote {Z.shape[0]} x {Z.shape[1]} LSA vectors to {args.out}")
@@ -150,9 +160,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_study)
     lsa = ssub.add_parser("lsa", help="TF-IDF + SVD vectors of a text file (one passage per line) as a .npy",
                           description="Model-free real-text vectors for the scale test, e.g. of runs/scale/docstrings-60k.txt.")
-    lsa.add_argument("--texts", required=True)
-    lsa.add_argument("--out", required=True)
-    lsa.add_argument("--dim", type=int, default=384)
+    lsa.add_argument("--texts", required=True, help="text file, one passage per line")
+    lsa.add_argument("--passages", type=int, metavar="N",
+                     help="if --texts does not exist, first write N docstring passages of the installed Python "
+                          "packages to it (deterministic for a given environment)")
+    lsa.add_argument("--out", required=True, help=".npy to write, float32 (n, dim)")
+    lsa.add_argument("--dim", type=int, default=384, help="SVD dimensions")
     lsa.add_argument("--seed", type=int, default=0)
     lsa.set_defaults(func=_lsa)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

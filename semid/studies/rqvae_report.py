@@ -600,7 +600,8 @@ def render_markdown(study: dict[str, Any], down: dict[str, Any] | None, figures:
           "- Your own vectors: `semid study rqvae --embeddings mine=vectors.npy --out report.md` (float32 `.npy`, "
           "one row per item; append `@DATA_DIR` for a prepared dataset to use its popularity and test targets instead "
           "of simulated ones).",
-          "- The scale set of docstring passages: `semid study lsa --texts runs/scale/docstrings-60k.txt --out "
-          "runs/study/docstrings-60k-lsa384.npy` (TF-IDF + SVD), or MiniLM vectors from "
+          "- The scale set of docstring passages: `semid study lsa --texts runs/scale/docstrings-60k.txt --passages 60000 "
+          "--out runs/study/docstrings-60k-lsa384.npy` (TF-IDF + SVD; the passages come from the installed packages' "
+          "docstrings, so another environment gives a similar but not identical set), or MiniLM vectors from "
           "`python benchmarks/make_scale_embeddings.py`.", ""]
     return "\n".join(L)
