@@ -33,6 +33,7 @@ from semid.generative.config import TrainConfig
 from semid.generative.examples import Examples, TaskEncoder, build_examples
 from semid.ids.types import SemanticIDs
 from semid.io import atomic_dir, atomic_write_bytes, hash_json, read_json, save_npy, write_json
+from semid.threads import avoid_cpu_oversubscription
 
 logger = logging.getLogger(__name__)
 
@@ -58,28 +59,6 @@ def collate(inputs: list[list[int]], labels: list[list[int]] | None, pad_id: int
     for i, y in enumerate(labels):
         lab[i, :len(y)] = torch.as_tensor(y)
     return ids, mask, lab
-
-
-def _avoid_cpu_oversubscription() -> None:
-    """Use one torch thread when torch's intra-op threads would compete with other processes.
-
-    Measured on ml-latest-small (small T5, 2 shared cores, load average ~6): 2 torch threads
-    did fewer than 500 steps in 15 minutes; one thread ran 3.9 steps/s. A micro-benchmark of one
-    d_model-64 T5 step at batch 128 on the same loaded machine: 0.66 s with 1 thread, 3.7 s with 2.
-    An explicit ``OMP_NUM_THREADS`` is respected (then this only warns).
-    """
-    import torch
-
-    n_threads, n_cpu = torch.get_num_threads(), os.cpu_count() or 1
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if n_threads > 1 and load + n_threads > n_cpu + 0.5:
-        if "OMP_NUM_THREADS" in os.environ:
-            logger.warning("torch uses %d CPU threads on %d cores with load average %.1f: busy cores make "
-                           "multi-threaded training many times slower; consider OMP_NUM_THREADS=1", n_threads, n_cpu, load)
-            return
-        logger.warning("load average %.1f on %d cores: training with 1 torch thread instead of %d (busy cores make "
-                       "multi-threaded training many times slower; set OMP_NUM_THREADS to choose)", load, n_cpu, n_threads)
-        torch.set_num_threads(1)
 
 
 def _ids_fingerprint(ids: SemanticIDs) -> str:
@@ -191,7 +170,7 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
 
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     if accelerator.device.type == "cpu":
-        _avoid_cpu_oversubscription()
+        avoid_cpu_oversubscription()
     set_seed(cfg.seed)
     model, tok = _prepare_init(dataset, ids, cfg, ckpt_dir / "init")
     encoder = TaskEncoder(tok, ids, max_history=cfg.max_history, max_query_tokens=cfg.max_query_tokens)
