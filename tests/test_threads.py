@@ -18,20 +18,13 @@ def two_threads():
     torch.set_num_threads(old)
 
 
-def test_busy_cpu_drops_to_one_thread(monkeypatch, two_threads):
+@pytest.mark.parametrize("load, expected", [(3.0, 1), (0.1, 2)], ids=["busy-cpu-drops-to-1", "idle-cpu-keeps-2"])
+def test_thread_count_follows_the_load(monkeypatch, two_threads, load, expected):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     avoid_cpu_oversubscription()
-    assert torch.get_num_threads() == 1
-
-
-def test_idle_cpu_keeps_its_threads(monkeypatch, two_threads):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
-    avoid_cpu_oversubscription()
-    assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == expected
 
 
 def test_explicit_omp_num_threads_is_respected_with_a_warning(monkeypatch, two_threads, caplog):
