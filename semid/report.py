@@ -22,7 +22,7 @@ from semid.io import atomic_write_text, read_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_report", "summary_table", "splice_readme", "PAPER_FIGURES", "aggregate"]
+__all__ = ["write_report", "summary_table", "splice_readme", "mean_std", "save_figure", "PAPER_FIGURES", "aggregate"]
 
 # R@30 (search, rec) from the paper, as DESIGN.md quotes them (MovieLens-25M, flan-t5-base).
 PAPER_FIGURES: dict[str, dict[str, tuple[float, float]]] = {
@@ -53,13 +53,23 @@ VARIANT_KEYS = ("dataset", "row", "quantizer", "collisions")
 METRICS = ("search_recall@30", "rec_recall@30", "rec_head_recall@30", "rec_torso_recall@30")
 
 
-def _fmt(values: list[float]) -> str:
+def mean_std(values: list[float], fmt: str = "{:.3f}") -> str:
+    """``mean ± std`` (sample std) of the values that are not None or NaN; one value alone; "–" for none."""
     vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not vals:
         return "–"
     if len(vals) == 1:
-        return f"{vals[0]:.3f}"
-    return f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f}"
+        return fmt.format(vals[0])
+    return f"{fmt.format(float(np.mean(vals)))} ± {fmt.format(float(np.std(vals, ddof=1)))}"
+
+
+def save_figure(fig, path: Path, dpi: int) -> None:
+    """Lay out, write and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
 
 
 def aggregate(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
@@ -120,7 +130,7 @@ def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
         dataset, row, quant, coll = key
         cells = []
         for m in METRICS:
-            cell = _fmt([r.get(m) for r in recs])
+            cell = mean_std([r.get(m) for r in recs])
             p = pvals.get(("|".join(str(k) for k in key), m))
             if p is not None and p < 0.05:
                 cell += " †"
@@ -133,8 +143,8 @@ def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
         pf_s = f"{pf[0]:.3f} / {pf[1]:.3f}" if pf else "–"
         lines.append(
             f"| {dataset} | {row} | {quant} | {coll} | {len(recs)} | " + " | ".join(cells)
-            + f" | {_fmt([d.get('search_recall@30')])} | {_fmt([d.get('rec_recall@30')])}"
-            + f" | {_fmt([r.get('collision_rate') for r in recs])} | {util_s} | {pf_s} |"
+            + f" | {mean_std([d.get('search_recall@30')])} | {mean_std([d.get('rec_recall@30')])}"
+            + f" | {mean_std([r.get('collision_rate') for r in recs])} | {util_s} | {pf_s} |"
         )
     lines.append("")
     return lines
@@ -175,9 +185,7 @@ def _figures(out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict
     ax.set_ylabel("recommendation Recall@30")
     ax.set_title("Search vs recommendation trade-off (filled: generative, squares: dense)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "tradeoff.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "tradeoff.png", 120)
     made.append("tradeoff.png")
 
     # 2. code usage per level
@@ -198,9 +206,7 @@ def _figures(out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict
         ax.set_ylabel("codes used")
         ax.set_title("Codebook usage per level")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "code_usage.png", dpi=120)
-        plt.close(fig)
+        save_figure(fig, out / "code_usage.png", 120)
         made.append("code_usage.png")
 
     # 3. bucket sizes (items per quantizer ID, before any suffix)
@@ -234,10 +240,10 @@ def _figures(out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict
         ax.set_ylabel("fraction of items")
         ax.set_title("Bucket-size distribution (search ID)")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "buckets.png", dpi=120)
+        save_figure(fig, out / "buckets.png", 120)
         made.append("buckets.png")
-    plt.close(fig)
+    else:
+        plt.close(fig)
     return made
 
 
@@ -256,7 +262,7 @@ def summary_table(records: list[dict[str, Any]]) -> list[str]:
         # a non-default quantizer is a Table 3 row (figure by quantizer); otherwise the figure of the IDs' row
         pf = PAPER_FIGURES["table3"].get(quant) if quant != "rq-kmeans" else PAPER_FIGURES["table2"].get(row)
         lines.append(f"| {dataset} | {row} | {quant} | {coll} | {len(recs)} | "
-                     f"{_fmt([r.get('search_recall@30') for r in recs])} | {_fmt([r.get('rec_recall@30') for r in recs])} | "
+                     f"{mean_std([r.get('search_recall@30') for r in recs])} | {mean_std([r.get('rec_recall@30') for r in recs])} | "
                      + (f"{pf[0]:.3f} / {pf[1]:.3f} |" if pf else "– |"))
     by_kind: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in records:
@@ -264,8 +270,8 @@ def summary_table(records: list[dict[str, Any]]) -> list[str]:
             by_kind[(r["dataset"], r["kind"])].append(r)
     for (dataset, kind), recs in sorted(by_kind.items()):
         label = "popularity (no model)" if kind == "popularity" else "random valid IDs (untrained)"
-        lines.append(f"| {dataset} | {label} | – | – | {len(recs)} | {_fmt([r.get('search_recall@30') for r in recs])} | "
-                     f"{_fmt([r.get('rec_recall@30') for r in recs])} | – |")
+        lines.append(f"| {dataset} | {label} | – | – | {len(recs)} | {mean_std([r.get('search_recall@30') for r in recs])} | "
+                     f"{mean_std([r.get('rec_recall@30') for r in recs])} | – |")
     return lines
 
 
@@ -313,7 +319,7 @@ def write_report(run_dir: str | Path) -> Path:
         lines += ["### Other variants", "", "| dataset | IDs | quantizer | collisions | seeds | search R@30 | rec R@30 |", "|---|---|---|---|---|---|---|"]
         for key, recs in other.items():
             lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {len(recs)} | "
-                         f"{_fmt([r.get('search_recall@30') for r in recs])} | {_fmt([r.get('rec_recall@30') for r in recs])} |")
+                         f"{mean_std([r.get('search_recall@30') for r in recs])} | {mean_std([r.get('rec_recall@30') for r in recs])} |")
         lines.append("")
     base = [r for r in records if r.get("kind") in ("popularity", "random", "dense")]
     if base:
@@ -321,7 +327,7 @@ def write_report(run_dir: str | Path) -> Path:
                   "|---|---|---|---|---|---|---|"]
         for r in base:
             lines.append(f"| {r['kind']} | {r['dataset']} | {r.get('embedding', r.get('seed', ''))} | "
-                         + " | ".join(_fmt([r.get(m)]) for m in METRICS) + " |")
+                         + " | ".join(mean_std([r.get(m)]) for m in METRICS) + " |")
         lines.append("")
     figs = _figures(out, groups, dense, [r for r in records if r.get("kind") in ("popularity", "random")])
     lines += ["### Figures", ""] + [f"![{f}]({f})" for f in figs] + [""]

@@ -25,7 +25,7 @@ from semid.data.schema import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["leave_last_out", "mark_head", "make_dataset"]
+__all__ = ["leave_last_out", "mark_head", "head_mask_of", "make_dataset"]
 
 
 def leave_last_out(interactions: pd.DataFrame, min_history: int = 1) -> pd.DataFrame:
@@ -63,13 +63,17 @@ def mark_head(items: pd.DataFrame, interactions: pd.DataFrame, head_fraction: fl
     counts = train["item_id"].value_counts()
     items = items.copy()
     items["train_count"] = items["item_id"].map(counts).fillna(0).astype("int64")
-    n_head = max(1, int(round(head_fraction * len(items))))
-    # stable: ties broken by item order
-    order = np.argsort(-items["train_count"].to_numpy(), kind="stable")
-    head = np.zeros(len(items), dtype=bool)
-    head[order[:n_head]] = True
-    items["head"] = head
+    items["head"] = head_mask_of(items["train_count"].to_numpy(), head_fraction)
     return items
+
+
+def head_mask_of(counts: np.ndarray, head_fraction: float = 0.01) -> np.ndarray:
+    """bool (n,): the ``head_fraction`` most popular items by ``counts`` (at least one; ties by item order)."""
+    n_head = max(1, int(round(head_fraction * len(counts))))
+    order = np.argsort(-np.asarray(counts), kind="stable")
+    head = np.zeros(len(counts), dtype=bool)
+    head[order[:n_head]] = True
+    return head
 
 
 def make_dataset(items: pd.DataFrame, interactions: pd.DataFrame, queries: pd.DataFrame,

@@ -220,9 +220,10 @@ def load_embedding_set(name: str, path: str | Path, data_dir: str | Path | None 
         return EmbeddingSet(name, X, pop, np.bincount(q, minlength=n).astype(float),
                             np.bincount(rec, minlength=n).astype(float), np.asarray(ds.head_mask, dtype=bool),
                             str(path), f"dataset {data_dir}: test queries and rec test examples")
+    from semid.data.splits import head_mask_of
+
     pop = zipf_popularity(n, zipf_exponent, seed)
-    head = np.zeros(n, dtype=bool)
-    head[np.argsort(-pop)[: max(1, n // 100)]] = True
+    head = head_mask_of(pop)
     return EmbeddingSet(name, X, pop, np.ones(n), pop.copy(), head, str(path),
                         f"simulated: uniform search targets, Zipf(s={zipf_exponent}) popularity for rec targets")
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from semid.report import mean_std, save_figure
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["write_figures", "render_markdown", "PAPER_TABLE3"]
@@ -29,13 +31,11 @@ def _by(records: list[dict[str, Any]], set_name: str, label: str) -> list[dict[s
     return [r for r in records if r["set"] == set_name and r["label"] == label]
 
 
-def _ms(vals: list[float], fmt: str = "{:.3f}") -> str:
-    vals = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    if not vals:
-        return "–"
-    if len(vals) == 1:
-        return fmt.format(vals[0])
-    return f"{fmt.format(float(np.mean(vals)))} ± {fmt.format(float(np.std(vals, ddof=1)))}"
+
+
+def _save(fig, fig_dir: Path, fn: str) -> str:
+    save_figure(fig, fig_dir / fn, 110)
+    return fn
 
 
 def _mean(rs: list[dict[str, Any]], get) -> float:
@@ -73,11 +73,7 @@ def write_figures(study: dict[str, Any], fig_dir: Path) -> dict[str, list[str]]:
                 if i == len(seed0) - 1:
                     ax.set_xlabel("code (sorted by use)", fontsize=8)
         fig.suptitle(f"Code usage per level, {name} (seed {study['seeds'][0]})", fontsize=10)
-        fig.tight_layout()
-        fn = f"code_usage_{name}.png"
-        fig.savefig(fig_dir / fn, dpi=110)
-        plt.close(fig)
-        files.append(fn)
+        files.append(_save(fig, fig_dir, f"code_usage_{name}.png"))
         # bucket sizes: share of items in buckets of size >= s
         fig, ax = plt.subplots(figsize=(6, 4))
         for lab, r in seed0.items():
@@ -93,11 +89,7 @@ def write_figures(study: dict[str, Any], fig_dir: Path) -> dict[str, list[str]]:
         ax.set_ylabel("share of items in buckets of size ≥ s")
         ax.set_title(f"Bucket-size distribution, {name} (seed {study['seeds'][0]})", fontsize=10)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fn = f"bucket_sizes_{name}.png"
-        fig.savefig(fig_dir / fn, dpi=110)
-        plt.close(fig)
-        files.append(fn)
+        files.append(_save(fig, fig_dir, f"bucket_sizes_{name}.png"))
         # RQ-VAE training curves
         curves = [r for r in study["records"] if r["set"] == name and r.get("training_curve") and r["method"] == "rq-vae"]
         if curves:
@@ -120,11 +112,7 @@ def write_figures(study: dict[str, Any], fig_dir: Path) -> dict[str, list[str]]:
             a2.set_ylim(0, study["codebook_size"] * 1.05)
             a2.legend(fontsize=7)
             fig.suptitle(f"RQ-VAE training, naive vs robust, {name} (all seeds)", fontsize=10)
-            fig.tight_layout()
-            fn = f"rqvae_training_{name}.png"
-            fig.savefig(fig_dir / fn, dpi=110)
-            plt.close(fig)
-            files.append(fn)
+            files.append(_save(fig, fig_dir, f"rqvae_training_{name}.png"))
         out[name] = files
     # ceiling vs effective number of IDs
     curve = study["arithmetic"]["paper_curve"]
@@ -148,10 +136,7 @@ def write_figures(study: dict[str, Any], fig_dir: Path) -> dict[str, list[str]]:
     ax.set_ylabel(f"oracle Recall@{study['k']} ceiling")
     ax.set_title("Ceiling vs IDs in use (filled: search, hollow: rec)", fontsize=10)
     ax.legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(fig_dir / "ceiling_vs_ids.png", dpi=110)
-    plt.close(fig)
-    out["_all"] = ["ceiling_vs_ids.png"]
+    out["_all"] = [_save(fig, fig_dir, "ceiling_vs_ids.png")]
     return out
 
 
@@ -165,13 +150,13 @@ def _diag_table(study: dict[str, Any], name: str) -> list[str]:
         rs = _by(study["records"], name, m["label"])
         if not rs:
             continue
-        used = " / ".join(_ms([r["codes_used"][j] for r in rs], "{:.0f}") for j in range(L))
-        perp = " / ".join(_ms([r["perplexity"][j] for r in rs], "{:.1f}") for j in range(L))
-        lines.append(f"| {m['label']} | {len(rs)} | {used} | {perp} | {_ms([r['distinct_ids'] for r in rs], '{:.0f}')} | "
-                     f"{_ms([r['collision_rate'] for r in rs])} | {_ms([r['max_bucket'] for r in rs], '{:.0f}')} | "
-                     f"{_ms([r['items_in_buckets_over_k'] for r in rs])} | {_ms([r['id_entropy_bits'] for r in rs], '{:.2f}')} "
-                     f"(max {rs[0]['log2_n_items']:.2f}) | {_ms([r['rel_sq_error'] for r in rs])} | "
-                     f"{_ms([r['neighbour_preservation'] for r in rs])} |")
+        used = " / ".join(mean_std([r["codes_used"][j] for r in rs], "{:.0f}") for j in range(L))
+        perp = " / ".join(mean_std([r["perplexity"][j] for r in rs], "{:.1f}") for j in range(L))
+        lines.append(f"| {m['label']} | {len(rs)} | {used} | {perp} | {mean_std([r['distinct_ids'] for r in rs], '{:.0f}')} | "
+                     f"{mean_std([r['collision_rate'] for r in rs])} | {mean_std([r['max_bucket'] for r in rs], '{:.0f}')} | "
+                     f"{mean_std([r['items_in_buckets_over_k'] for r in rs])} | {mean_std([r['id_entropy_bits'] for r in rs], '{:.2f}')} "
+                     f"(max {rs[0]['log2_n_items']:.2f}) | {mean_std([r['rel_sq_error'] for r in rs])} | "
+                     f"{mean_std([r['neighbour_preservation'] for r in rs])} |")
     return lines
 
 
@@ -184,9 +169,9 @@ def _ceiling_table(study: dict[str, Any], name: str) -> list[str]:
         if not rs:
             continue
         c = [r["ceiling"] for r in rs]
-        lines.append(f"| {m['label']} | {_ms([x['search'] for x in c])} | {_ms([x['rec'] for x in c])} | "
-                     f"{_ms([x.get('rec_head') for x in c])} | {_ms([x.get('rec_torso') for x in c])} | "
-                     f"{_ms([x['search_first'] for x in c])} | {_ms([x['rec_first'] for x in c])} |")
+        lines.append(f"| {m['label']} | {mean_std([x['search'] for x in c])} | {mean_std([x['rec'] for x in c])} | "
+                     f"{mean_std([x.get('rec_head') for x in c])} | {mean_std([x.get('rec_torso') for x in c])} | "
+                     f"{mean_std([x['search_first'] for x in c])} | {mean_std([x['rec_first'] for x in c])} |")
     return lines
 
 
@@ -281,8 +266,8 @@ def _baseline_line(down: dict[str, Any], dataset: str, k: int) -> list[str]:
                       f"{b.get(f'rec_recall@{k}', float('nan')):.4f}")
     rnd = [b for b in base if b.get("kind") == "random"]
     if rnd:
-        bl.append(f"random IDs (untrained, {len(rnd)} seeds) search {_ms([b.get(f'search_recall@{k}') for b in rnd], '{:.4f}')} "
-                  f"/ rec {_ms([b.get(f'rec_recall@{k}') for b in rnd], '{:.4f}')}")
+        bl.append(f"random IDs (untrained, {len(rnd)} seeds) search {mean_std([b.get(f'search_recall@{k}') for b in rnd], '{:.4f}')} "
+                  f"/ rec {mean_std([b.get(f'rec_recall@{k}') for b in rnd], '{:.4f}')}")
     return ["Baselines of the same run: " + "; ".join(bl) + ".", ""] if bl else []
 
 
@@ -296,15 +281,15 @@ def _group_table(g: dict[str, Any], k: int) -> list[str]:
         ce = [r["ceiling"] for r in rs if r.get("ceiling")]
         used = [r.get("codes_used") or [] for r in rs]
         n_lev = min((len(u) for u in used), default=0)
-        used_s = " / ".join(_ms([u[j] for u in used], "{:.0f}") for j in range(n_lev)) or "–"
+        used_s = " / ".join(mean_std([u[j] for u in used], "{:.0f}") for j in range(n_lev)) or "–"
         lines.append(
-            f"| {q} | {len(rs)} | {_ms(_vals(rs, q, f'search_recall@{k}'), '{:.4f}')} | "
-            f"{_ms(_vals(rs, q, f'rec_recall@{k}'), '{:.4f}')} | {_ms(_vals(rs, q, 'search_recall@1'), '{:.4f}')} | "
-            f"{_ms(_vals(rs, q, 'rec_recall@1'), '{:.4f}')} | {_ms(_vals(rs, q, f'rec_head_recall@{k}'))} | "
-            f"{_ms(_vals(rs, q, f'rec_torso_recall@{k}'))} | {used_s} | {_ms(_vals(rs, q, 'quantizer_distinct_ids'), '{:.0f}')} | "
-            f"{_ms(_vals(rs, q, 'max_bucket'), '{:.0f}')} | {_ms([c.get('search_id') for c in ce])} | "
-            f"{_ms([c.get('rec_id') for c in ce])} | {_ms([c['search'] for c in ce])} | "
-            f"{_ms([c['search_first'] for c in ce])} | {_ms([c['rec_first'] for c in ce])} |")
+            f"| {q} | {len(rs)} | {mean_std(_vals(rs, q, f'search_recall@{k}'), '{:.4f}')} | "
+            f"{mean_std(_vals(rs, q, f'rec_recall@{k}'), '{:.4f}')} | {mean_std(_vals(rs, q, 'search_recall@1'), '{:.4f}')} | "
+            f"{mean_std(_vals(rs, q, 'rec_recall@1'), '{:.4f}')} | {mean_std(_vals(rs, q, f'rec_head_recall@{k}'))} | "
+            f"{mean_std(_vals(rs, q, f'rec_torso_recall@{k}'))} | {used_s} | {mean_std(_vals(rs, q, 'quantizer_distinct_ids'), '{:.0f}')} | "
+            f"{mean_std(_vals(rs, q, 'max_bucket'), '{:.0f}')} | {mean_std([c.get('search_id') for c in ce])} | "
+            f"{mean_std([c.get('rec_id') for c in ce])} | {mean_std([c['search'] for c in ce])} | "
+            f"{mean_std([c['search_first'] for c in ce])} | {mean_std([c['rec_first'] for c in ce])} |")
     if g.get("vs_random"):
         lines += _tests_table("Did the model learn? Each quantizer vs random IDs (untrained; same test sample), "
                               "paired by example, Bonferroni over these tests:", g["vs_random"])
