@@ -190,6 +190,29 @@ class EmbeddingSet:
     targets: str
 
 
+def _dataset_target_weights(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test targets per item of a Dataset: search queries float64 (n,), rec examples float64 (n,),
+    and the head mask bool (n,)."""
+    n = ds.n_items
+    q = np.bincount(ds.queries_for("test")["item_index"].to_numpy(), minlength=n).astype(float)
+    rec = np.bincount(np.array([e.target for e in ds.rec_examples("test")], dtype=np.int64), minlength=n).astype(float)
+    return q, rec, np.asarray(ds.head_mask, dtype=bool)
+
+
+def _hits_target_weights(hits_file: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """As :func:`_dataset_target_weights`, for the evaluated examples in a ``hits.parquet``
+    (None when it lacks search or rec targets)."""
+    import pandas as pd
+
+    h = pd.read_parquet(hits_file)
+    q, rec = (np.bincount(h.loc[h["task"] == task, "target"].to_numpy(dtype=np.int64), minlength=n).astype(float)
+              for task in ("search", "rec"))
+    head = np.zeros(n, dtype=bool)
+    rec_h = h[h["task"] == "rec"]
+    head[rec_h.loc[rec_h["head"].astype(bool), "target"].to_numpy(dtype=np.int64)] = True
+    return (q, rec, head) if q.sum() and rec.sum() else None
+
+
 def load_embedding_set(name: str, path: str | Path, data_dir: str | Path | None = None,
                        zipf_exponent: float = 1.0, seed: int = 0) -> EmbeddingSet:
     """A ``.npy`` (float32 (n, d)) or ``semid embed`` directory, with its dataset when given.
@@ -215,11 +238,8 @@ def load_embedding_set(name: str, path: str | Path, data_dir: str | Path | None 
         if ds.n_items != n:
             raise ValueError(f"{path} has {n} rows but the dataset {data_dir} has {ds.n_items} items")
         pop = np.asarray(ds.train_counts, dtype=np.float64)
-        q = ds.queries_for("test")["item_index"].to_numpy()
-        rec = np.array([e.target for e in ds.rec_examples("test")], dtype=np.int64)
-        return EmbeddingSet(name, X, pop, np.bincount(q, minlength=n).astype(float),
-                            np.bincount(rec, minlength=n).astype(float), np.asarray(ds.head_mask, dtype=bool),
-                            str(path), f"dataset {data_dir}: test queries and rec test examples")
+        return EmbeddingSet(name, X, pop, *_dataset_target_weights(ds), str(path),
+                            f"dataset {data_dir}: test queries and rec test examples")
     from semid.data.splits import head_mask_of
 
     pop = zipf_popularity(n, zipf_exponent, seed)
@@ -434,25 +454,12 @@ def _run_ceiling(run_dir: Path, dataset: str, r: dict[str, Any], k: int) -> dict
     rank = np.load(rank_file)
     n = len(rank)
     hits_file = Path(r["eval_dir"]) / "hits.parquet" if r.get("eval_dir") else None
-    if hits_file is not None and hits_file.exists():
-        import pandas as pd
-
-        h = pd.read_parquet(hits_file)
-        t = {task: h.loc[h["task"] == task, "target"].to_numpy(dtype=np.int64) for task in ("search", "rec")}
-        head_items = np.zeros(n, dtype=bool)
-        rec_h = h[h["task"] == "rec"]
-        head_items[rec_h.loc[rec_h["head"].astype(bool), "target"].to_numpy(dtype=np.int64)] = True
-        q, rec, head = np.bincount(t["search"], minlength=n), np.bincount(t["rec"], minlength=n), head_items
-        if not (q.sum() and rec.sum()):
-            hits_file = None
-    if hits_file is None or not hits_file.exists():
+    weights = _hits_target_weights(hits_file, n) if hits_file is not None and hits_file.exists() else None
+    if weights is None:
         from semid.data import Dataset
 
-        ds = Dataset.load(data_dir)
-        q = np.bincount(ds.queries_for("test")["item_index"].to_numpy(), minlength=n)
-        rec = np.bincount(np.array([e.target for e in ds.rec_examples("test")], dtype=np.int64), minlength=n)
-        head = np.asarray(ds.head_mask, dtype=bool)
-    c = task_ceilings(rank, q.astype(float), rec.astype(float), head, k)
+        weights = _dataset_target_weights(Dataset.load(data_dir))
+    c = task_ceilings(rank, *weights, k)
     suffix = r["collisions"] == "suffix"
     c["search_id"] = 1.0 if suffix else c["search"]
     c["rec_id"] = 1.0 if suffix else c["rec"]
