@@ -49,11 +49,14 @@ def build(n_items: int, levels: int, codebook: int, seed: int = 0):
 
 
 def ours(model, trie, offsets, inp, mask, beam, batch):
+    from semid.generative.backends.t5 import T5Backend
     from semid.generative.decode import constrained_beam_search
 
+    backend = T5Backend(model, offsets={"search": offsets})
     leaves = []
     for s in range(0, len(inp), batch):
-        r = constrained_beam_search(model, inp[s:s + batch], mask[s:s + batch], trie, offsets, beam_size=beam)
+        memory = backend.memory_from_tokens(inp[s:s + batch], mask[s:s + batch])
+        r = constrained_beam_search(backend, memory, trie, beam_size=beam)
         leaves.append(r.leaves)
     return np.concatenate(leaves)
 

@@ -1,4 +1,5 @@
-"""Trie-constrained beam search against exhaustive scoring of every valid ID (tiny random T5)."""
+"""Trie-constrained beam search against exhaustive scoring of every valid ID, for every backend
+(a tiny random T5 and a tiny random encoder-decoder ID decoder)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from semid.generative.backends.encoder_decoder import EDMemory, EncoderDecoderBackend
+from semid.generative.backends.id_decoder import IDDecoder
+from semid.generative.backends.t5 import T5Backend
 from semid.generative.decode import constrained_beam_search, score_all_ids
 from semid.generative.retriever import expand_items
 from semid.generative.trie import IDTrie
@@ -20,40 +24,71 @@ def _ids(codes: np.ndarray, sizes: list[int]) -> SemanticIDs:
     return SemanticIDs(codes, names, sizes, {"search": cols, "rec": cols})
 
 
-def _model(n_id_tokens: int, seed: int = 0):
-    from transformers import T5Config, T5ForConditionalGeneration
+class _Case:
+    """A backend with random weights over ``ids`` and a way to make memories for it."""
 
-    torch.manual_seed(seed)
-    cfg = T5Config(vocab_size=BASE_VOCAB + n_id_tokens, d_model=32, d_kv=8, d_ff=64, num_layers=1,
-                   num_decoder_layers=2, num_heads=4, dropout_rate=0.0, decoder_start_token_id=0,
-                   pad_token_id=0, eos_token_id=1)
-    model = T5ForConditionalGeneration(cfg).eval()
-    with torch.no_grad():  # spread the logits so that rankings have no near-ties
-        model.lm_head.weight.mul_(8.0)
-    return model
+    def __init__(self, kind: str, ids: SemanticIDs, seed: int = 0) -> None:
+        self.kind = kind
+        torch.manual_seed(seed)
+        if kind == "t5":
+            from transformers import T5Config, T5ForConditionalGeneration
+
+            n_tok = sum(ids.level_sizes)
+            cfg = T5Config(vocab_size=BASE_VOCAB + n_tok, d_model=32, d_kv=8, d_ff=64, num_layers=1,
+                           num_decoder_layers=2, num_heads=4, dropout_rate=0.0, decoder_start_token_id=0,
+                           pad_token_id=0, eos_token_id=1)
+            model = T5ForConditionalGeneration(cfg).eval()
+            with torch.no_grad():  # spread the logits so that rankings have no near-ties
+                model.lm_head.weight.mul_(8.0)
+            offs = list(BASE_VOCAB + np.cumsum([0] + list(ids.level_sizes))[:-1])
+            self.backend = T5Backend(model, offsets={t: [offs[j] for j in cols] for t, cols in ids.tasks.items()})
+        else:
+            dec = IDDecoder(ids.level_sizes, ids.tasks, enc_dim=12, d_model=32, heads=4, d_ff=64, layers=2,
+                            rec_layers=1, dropout=0.0).eval()
+            with torch.no_grad():
+                dec.out_norm.weight.mul_(8.0)
+                dec.tok.weight.mul_(20.0)
+            self.backend = EncoderDecoderBackend(dec, ids, {"max_history": 5})
+
+    def memory(self, B: int, S: int, seed: int = 0, pad_row: int | None = None, task: str = "search"):
+        g = torch.Generator().manual_seed(seed)
+        mask = torch.ones(B, S, dtype=torch.long)
+        if pad_row is not None:
+            mask[pad_row, S - 3:] = 0
+        if self.kind == "t5":
+            inp = torch.randint(2, BASE_VOCAB, (B, S), generator=g)
+            inp[mask == 0] = 0
+            return self.backend.memory_from_tokens(inp, mask, task)
+        states = torch.randn(B, S, 12, generator=g)
+        mem, m = self.backend.decoder.search_memory(states, mask.bool())
+        return EDMemory(mem.detach(), m, task)
+
+    def one(self, memory, b: int):
+        """The memory of input ``b`` alone, without its padding."""
+        return self.backend._select(memory, b)
 
 
-@pytest.fixture(scope="module")
-def setup2():
+BACKENDS = ["t5", "encoder-decoder"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def setup2(request):
     """Depth-2 IDs: 6 x 7 codes, 30 items with 24 distinct IDs (some shared)."""
     rng = np.random.default_rng(0)
     codes = np.stack([rng.integers(0, 6, 30), rng.integers(0, 7, 30)], 1)
     ids = _ids(codes, [6, 7])
     trie = IDTrie.build(ids, "search", popularity=rng.integers(0, 50, 30))
-    model = _model(13)
-    offsets = [BASE_VOCAB, BASE_VOCAB + 6]
-    inp = torch.randint(2, BASE_VOCAB, (3, 9))
-    mask = torch.ones_like(inp)
-    mask[1, 6:] = 0  # a padded input
-    inp[1, 6:] = 0
-    return ids, trie, model, offsets, inp, mask
+    case = _Case(request.param, ids)
+    memory = case.memory(3, 9, pad_row=1)  # input 1 is padded
+    return case, trie, memory
 
 
 def test_full_beam_equals_exhaustive_ranking(setup2):
-    ids, trie, model, offsets, inp, mask = setup2
-    ref = score_all_ids(model, inp, mask, trie, offsets)
-    res = constrained_beam_search(model, inp, mask, trie, offsets, beam_size=trie.n_leaves)
-    for b in range(inp.shape[0]):
+    case, trie, memory = setup2
+    be = case.backend
+    ref = score_all_ids(be, memory, trie)
+    res = constrained_beam_search(be, memory, trie, beam_size=trie.n_leaves)
+    for b in range(3):
         order = np.argsort(-ref[b], kind="stable")
         np.testing.assert_array_equal(res.leaves[b], order)
         np.testing.assert_allclose(res.scores[b], ref[b][order], atol=1e-4)
@@ -61,26 +96,25 @@ def test_full_beam_equals_exhaustive_ranking(setup2):
 
 def test_beam_keeping_all_prefixes_gives_exact_top(setup2):
     # with every first-level prefix kept, a depth-2 beam search returns the exact top-K
-    ids, trie, model, offsets, inp, mask = setup2
+    case, trie, memory = setup2
     n_first = int((trie.children[0][0] >= 0).sum())
     assert n_first < trie.n_leaves
-    ref = score_all_ids(model, inp, mask, trie, offsets)
-    res = constrained_beam_search(model, inp, mask, trie, offsets, beam_size=n_first)
-    for b in range(inp.shape[0]):
+    ref = score_all_ids(case.backend, memory, trie)
+    res = constrained_beam_search(case.backend, memory, trie, beam_size=n_first)
+    for b in range(3):
         np.testing.assert_array_equal(res.leaves[b], np.argsort(-ref[b], kind="stable")[:n_first])
 
 
-def test_small_beam_returns_only_valid_distinct_ids_depth3():
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_small_beam_returns_only_valid_distinct_ids_depth3(kind):
     rng = np.random.default_rng(1)
     codes = np.stack([rng.integers(0, 3, 40), rng.integers(0, 4, 40), rng.integers(0, 5, 40)], 1)
     ids = _ids(codes, [3, 4, 5])
     trie = IDTrie.build(ids, "rec")
-    model = _model(12, seed=1)
-    offsets = [BASE_VOCAB, BASE_VOCAB + 3, BASE_VOCAB + 7]
-    inp = torch.randint(2, BASE_VOCAB, (4, 5))
-    mask = torch.ones_like(inp)
-    ref = score_all_ids(model, inp, mask, trie, offsets)
-    res = constrained_beam_search(model, inp, mask, trie, offsets, beam_size=4)
+    case = _Case(kind, ids, seed=1)
+    memory = case.memory(4, 5, seed=1, task="rec")
+    ref = score_all_ids(case.backend, memory, trie)
+    res = constrained_beam_search(case.backend, memory, trie, beam_size=4)
     for b in range(4):
         leaves = res.leaves[b][res.leaves[b] >= 0]
         assert len(leaves) == 4 and len(set(leaves.tolist())) == 4
@@ -90,38 +124,37 @@ def test_small_beam_returns_only_valid_distinct_ids_depth3():
         for leaf in leaves:
             assert {tuple(codes[i]) for i in trie.leaf_items(leaf)} == {tuple(trie.leaf_codes[leaf])}
     # a full beam over depth 3 is exhaustive as well
-    full = constrained_beam_search(model, inp, mask, trie, offsets, beam_size=trie.n_leaves)
+    full = constrained_beam_search(case.backend, memory, trie, beam_size=trie.n_leaves)
     for b in range(4):
         np.testing.assert_array_equal(full.leaves[b], np.argsort(-ref[b], kind="stable"))
 
 
-def test_fewer_ids_than_beams_pads_with_minus_one():
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_fewer_ids_than_beams_pads_with_minus_one(kind):
     codes = np.array([[0, 1], [0, 2], [1, 0]])
     ids = _ids(codes, [2, 3])
     trie = IDTrie.build(ids, "search")
-    model = _model(5)
-    inp = torch.randint(2, BASE_VOCAB, (2, 4))
-    res = constrained_beam_search(model, inp, torch.ones_like(inp), trie, [BASE_VOCAB, BASE_VOCAB + 2], beam_size=8)
+    case = _Case(kind, ids)
+    res = constrained_beam_search(case.backend, case.memory(2, 4), trie, beam_size=8)
     assert (res.leaves[:, :3] >= 0).all() and (res.leaves[:, 3:] == -1).all()
     assert np.isneginf(res.scores[:, 3:]).all()
 
 
 def test_batched_equals_one_at_a_time(setup2):
-    ids, trie, model, offsets, inp, mask = setup2
-    res = constrained_beam_search(model, inp, mask, trie, offsets, beam_size=5)
-    for b in range(inp.shape[0]):
-        n = int(mask[b].sum())
-        one = constrained_beam_search(model, inp[b:b + 1, :n], mask[b:b + 1, :n], trie, offsets, beam_size=5)
+    case, trie, memory = setup2
+    res = constrained_beam_search(case.backend, memory, trie, beam_size=5)
+    for b in range(3):
+        one = constrained_beam_search(case.backend, case.one(memory, b), trie, beam_size=5)
         np.testing.assert_array_equal(one.leaves[0], res.leaves[b])
         np.testing.assert_allclose(one.scores[0], res.scores[b], atol=1e-4)
 
 
 def test_diverse_beam_search_is_valid_and_more_diverse(setup2):
-    ids, trie, model, offsets, inp, mask = setup2
-    ref = score_all_ids(model, inp, mask, trie, offsets)
-    plain = constrained_beam_search(model, inp, mask, trie, offsets, beam_size=6, num_groups=3, diversity_penalty=0.0)
-    diverse = constrained_beam_search(model, inp, mask, trie, offsets, beam_size=6, num_groups=3, diversity_penalty=50.0)
-    for b in range(inp.shape[0]):
+    case, trie, memory = setup2
+    ref = score_all_ids(case.backend, memory, trie)
+    plain = constrained_beam_search(case.backend, memory, trie, beam_size=6, num_groups=3, diversity_penalty=0.0)
+    diverse = constrained_beam_search(case.backend, memory, trie, beam_size=6, num_groups=3, diversity_penalty=50.0)
+    for b in range(3):
         for res in (plain, diverse):
             leaves = res.leaves[b][res.leaves[b] >= 0]
             assert len(set(leaves.tolist())) == len(leaves)
@@ -139,9 +172,8 @@ def test_shared_id_expands_into_items_by_popularity():
     ids = _ids(codes, [2, 2])
     pop = np.array([5, 9, 1, 3, 0])
     trie = IDTrie.build(ids, "search", popularity=pop)
-    model = _model(4)
-    inp = torch.randint(2, BASE_VOCAB, (1, 4))
-    res = constrained_beam_search(model, inp, torch.ones_like(inp), trie, [BASE_VOCAB, BASE_VOCAB + 2], beam_size=3)
+    case = _Case("t5", ids)
+    res = constrained_beam_search(case.backend, case.memory(1, 4), trie, beam_size=3)
     items = expand_items(trie, res, k=5)[0]
     assert sorted(i for i, _ in items) == [0, 1, 2, 3, 4]
     shared = [(i, s) for i, s in items if i in (0, 1, 2)]
@@ -154,10 +186,9 @@ def test_bad_beam_arguments():
     codes = np.array([[0, 1], [1, 0]])
     ids = _ids(codes, [2, 2])
     trie = IDTrie.build(ids, "search")
-    model = _model(4)
-    inp = torch.randint(2, BASE_VOCAB, (1, 3))
+    case = _Case("t5", ids)
+    memory = case.memory(1, 3)
     with pytest.raises(ValueError, match="multiple of num_groups"):
-        constrained_beam_search(model, inp, torch.ones_like(inp), trie, [20, 22], beam_size=5, num_groups=2)
+        constrained_beam_search(case.backend, memory, trie, beam_size=5, num_groups=2)
     with pytest.raises(ValueError, match="diversity_penalty"):
-        constrained_beam_search(model, inp, torch.ones_like(inp), trie, [20, 22], beam_size=4, num_groups=2,
-                                diversity_penalty=-1)
+        constrained_beam_search(case.backend, memory, trie, beam_size=4, num_groups=2, diversity_penalty=-1)

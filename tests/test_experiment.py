@@ -48,12 +48,10 @@ codebook_size = 8
 epochs = 2
 batch_size = 16
 save_steps = 5
-small_d_model = 32
-small_d_ff = 64
-small_layers = 1
-small_decoder_layers = 1
-small_heads = 2
-small_vocab_size = 300
+d_model = 32
+d_ff = 64
+heads = 2
+decoder_layers = 1
 
 [evaluate]
 k = 30
@@ -153,14 +151,14 @@ def test_kill_minus_9_then_rerun_reuses_completed_stages(tmp_path):
     proc.wait()
     done_before = {p.parent: p.stat().st_mtime_ns for p in run.rglob(MARKER)}
     kinds_before = {json.loads(p.read_text())["kind"] for p in run.rglob(MARKER)}
-    assert {"data", "embeddings", "ids"} <= kinds_before
+    assert {"data", "embeddings", "ids", "query-states"} <= kinds_before
     assert not (run / "syn" / "eval" / "rec-tuned__rq-kmeans__suffix__s0" / MARKER).exists()
 
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     timings = json.loads((run / "timings.json").read_text())["stages"]
     reused = {(s["kind"], s["name"]): s["reused"] for s in timings}
-    for kind in ("data", "embeddings", "ids"):
+    for kind in ("data", "embeddings", "ids", "query-states"):
         assert all(r for (k, _), r in reused.items() if k == kind), reused
     assert not reused[("model", "syn/rec-tuned__rq-kmeans__suffix__s0")]
     for path, mtime in done_before.items():  # completed stages were not rewritten

@@ -11,7 +11,7 @@ from semid.generative.examples import TaskEncoder, build_examples
 from semid.generative.model import add_id_tokens, build_model
 from semid.ids.types import SemanticIDs
 
-TINY = dict(batch_size=16, lr=3e-3, small_vocab_size=120, small_d_model=32, small_d_ff=64, small_layers=1,
+TINY = dict(backend="t5", batch_size=16, lr=3e-3, small_vocab_size=120, small_d_model=32, small_d_ff=64, small_layers=1,
             small_decoder_layers=1, small_heads=2, max_history=5, save_steps=2)
 
 

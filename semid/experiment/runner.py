@@ -5,6 +5,7 @@
     RUN/<dataset>/data/                                  prepared dataset
     RUN/<dataset>/embeddings/<name>/                     one per embedding source
     RUN/<dataset>/eval/dense-<name>/                     dense baseline of each embedding
+    RUN/<dataset>/query-states/<encoder>-<tokens>/      frozen-encoder states of the training queries
     RUN/<dataset>/ids/<row>__<quantizer>__<coll>__s<seed>/
     RUN/<dataset>/model/<same>/                          the joint generative model
     RUN/<dataset>/eval/<same>/                           metrics.json + per-example hits
@@ -186,21 +187,45 @@ class _Runner:
                 "quantizer": to_dict(v.quantizer), "collisions": v.collisions, "seed": v.seed, "ids": to_dict(id_opts)}
         return self.cache.run("ids", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/ids/{v.slug}", spec, build)
 
+    # ------------------------------------------------------- query states
+    def query_states(self, spec: DatasetSpec, encoder: str, max_tokens: int) -> tuple[Path, str]:
+        """The training queries' frozen-encoder states, once per (dataset, encoder, token limit),
+        shared by every variant and seed (the encoder-decoder backend)."""
+        ds, _, data_key = self.dataset(spec)
+
+        def build(path: Path) -> None:
+            from semid.generative.query_states import encode_states
+
+            encode_states(ds.queries_for("train")["text"].tolist(), encoder, max_tokens,
+                          show_progress=self.show_progress).save(path)
+
+        slug = f"{Path(encoder).name}-{max_tokens}"
+        return self.cache.run("query-states", f"{spec.name}/{slug}", f"{spec.name}/query-states/{slug}",
+                              {"data": data_key, "encoder": encoder, "max_tokens": max_tokens}, build)
+
     # -------------------------------------------------------------- model
     def model(self, v: Variant, ids_path: Path, ids_key: str) -> tuple[Path, str]:
+        from semid.config import from_dict
+        from semid.generative import TrainConfig
+
         ds, _, data_key = self.dataset(v.dataset)
         train_opts = self.cfg.train_for(v.dataset)
         train_opts["seed"] = v.seed
+        tc = from_dict(TrainConfig, train_opts, where="train")
+        states_path, states_key = None, None
+        if tc.backend == "encoder-decoder" and "search" in tc.tasks:
+            states_path, states_key = self.query_states(v.dataset, tc.encoder, tc.max_query_tokens)
 
         def build(path: Path) -> None:
-            from semid.config import from_dict
-            from semid.generative import TrainConfig, train_model
+            from semid.generative import train_model
             from semid.ids.types import SemanticIDs
 
-            tc = from_dict(TrainConfig, train_opts, where="train")
-            train_model(ds, SemanticIDs.load(ids_path), tc, path, show_progress=self.show_progress)
+            train_model(ds, SemanticIDs.load(ids_path), tc, path, show_progress=self.show_progress,
+                        query_states=states_path)
 
         spec = {"data": data_key, "ids": ids_key, "train": train_opts}
+        if states_key is not None:
+            spec["query_states"] = states_key
         return self.cache.run("model", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/model/{v.slug}", spec, build,
                               resumable=True)
 

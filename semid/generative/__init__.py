@@ -1,4 +1,6 @@
-"""The joint generative retriever: a seq2seq model with Semantic-ID tokens (DESIGN.md step 4).
+"""The joint generative retriever: a model over Semantic-ID tokens (DESIGN.md step 4), with
+backends behind one interface (:mod:`semid.generative.backends`): ``encoder-decoder`` (the CPU
+default) and ``t5``.
 
 Names are imported lazily, so that ``semid --help`` (which imports ``semid.generative.cli``)
 does not load torch.
@@ -19,6 +21,10 @@ __all__ = [
     "constrained_beam_search",
     "score_all_ids",
     "expand_items",
+    "BACKENDS",
+    "backend_class",
+    "QueryStates",
+    "encode_states",
 ]
 
 _WHERE = {
@@ -31,6 +37,10 @@ _WHERE = {
     "BeamResult": "semid.generative.decode",
     "constrained_beam_search": "semid.generative.decode",
     "score_all_ids": "semid.generative.decode",
+    "BACKENDS": "semid.generative.backends",
+    "backend_class": "semid.generative.backends",
+    "QueryStates": "semid.generative.query_states",
+    "encode_states": "semid.generative.query_states",
 }
 
 

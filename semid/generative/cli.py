@@ -5,15 +5,30 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-EPILOG = """examples:
-  # offline: a small T5 built from a config, with a tokenizer trained on the dataset's text
-  semid train --data runs/mls/data --ids runs/mls/ids/rqk --model small --out runs/mls/model/rqk
+EPILOG = """which backend:
+  encoder-decoder (default)  a frozen pretrained text encoder (all-MiniLM-L6-v2 ships offline) whose
+                             training-query states are computed once, plus a small trainable ID decoder.
+                             Learns search and rec in minutes on a CPU: use it on a laptop or for grids.
+  t5                         a seq2seq T5: --model google/flan-t5-base (the paper's; hub name or local
+                             path) on GPUs, or --model small (built from a config, trained from scratch:
+                             it must learn language from the queries alone and does not learn search at
+                             CPU budgets).
+
+examples:
+  # the CPU default: frozen MiniLM + ID decoder
+  semid train --data runs/mls/data --ids runs/mls/ids/rqk --out runs/mls/model/rqk --epochs 8
+
+  # another encoder (any sentence-transformers model by hub name or local path), a wider decoder
+  semid train --data ... --ids ... --out ... --encoder all-mpnet-base-v2 --set d_model=256
+
+  # reuse training-query states encoded once for this dataset and encoder
+  semid train --data ... --ids ... --out ... --query-states runs/mls/query-states/all-MiniLM-L6-v2-64
 
   # the paper's model (needs the hub or a local copy), paper defaults (3 epochs, lr 2e-3, batch 128)
-  semid train --data runs/ml25m/data --ids runs/ml25m/ids/rqk --model google/flan-t5-base --out runs/ml25m/model/rqk
+  semid train --data runs/ml25m/data --ids runs/ml25m/ids/rqk --backend t5 --model google/flan-t5-base --out runs/ml25m/model/rqk
 
   # several GPUs
-  accelerate launch -m semid.cli train --data ... --ids ... --model google/flan-t5-base --out ...
+  accelerate launch -m semid.cli train --data ... --ids ... --backend t5 --model google/flan-t5-base --out ...
 
 Rerunning the same command after an interruption resumes from the newest checkpoint in --out/checkpoints."""
 
@@ -24,7 +39,13 @@ def register(subparsers: Any) -> None:
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="prepared dataset directory (semid data prepare)")
     p.add_argument("--ids", required=True, help="Semantic IDs directory (semid ids build)")
-    p.add_argument("--model", default="small", help="'small' (offline, default), a hub name or a local path")
+    p.add_argument("--backend", choices=["encoder-decoder", "t5"],
+                   help="model backend (default encoder-decoder; --model alone implies t5); see below")
+    p.add_argument("--model", help="t5: 'small' (offline, from scratch), a hub name such as google/flan-t5-base, or a local path")
+    p.add_argument("--encoder", help="encoder-decoder: sentence-transformers encoder, hub name or local path "
+                                     "(default all-MiniLM-L6-v2, offline)")
+    p.add_argument("--query-states", help="encoder-decoder: a directory of training-query states to reuse "
+                                          "(written by semid run under RUN/DATASET/query-states/)")
     p.add_argument("--out", required=True, help="model directory to write (RUN/model/NAME)")
     p.add_argument("--config", help="TrainConfig file (.toml/.yaml/.json); flags below override it")
     p.add_argument("--epochs", type=float)
@@ -49,14 +70,15 @@ def _train(args: argparse.Namespace) -> int:
     from semid.generative import TrainConfig, train_model
 
     data = load_config_file(args.config) if args.config else {}
-    flags = {"model": args.model, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
+    backend = args.backend or ("t5" if args.model else None)
+    flags = {"backend": backend, "model": args.model, "encoder": args.encoder, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
              "grad_accum": args.grad_accum, "max_history": args.max_history, "rec_targets": args.rec_targets,
              "seed": args.seed, "max_steps": args.max_steps}
     data.update({k: v for k, v in flags.items() if v is not None})
     data = apply_overrides(data, args.set)
     cfg = from_dict(TrainConfig, data, "TrainConfig")
     ds = Dataset.load(args.data)
-    out = train_model(ds, args.ids, cfg, args.out, show_progress=not args.no_progress)
+    out = train_model(ds, args.ids, cfg, args.out, show_progress=not args.no_progress, query_states=args.query_states)
     info = json.loads((out / "config.json").read_text())
     print(f"trained {info['steps']} steps on {info['n_train_examples']:,} examples "
           f"({info['n_search_examples']:,} search, {info['n_rec_examples']:,} rec) in {info['train_time_s']:.1f}s; "

@@ -11,11 +11,21 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 
 @dataclass
 class TrainConfig:
-    """Training settings. The defaults are the paper's (Penha et al. 2025, Sec. 4: flan-t5-base,
-    3 epochs, lr 2e-3, batch 128, AdamW, weight decay 0.01), except ``model``, which defaults
-    to the offline ``small`` T5."""
+    """Training settings. The optimiser defaults are the paper's (Penha et al. 2025, Sec. 4:
+    3 epochs, lr 2e-3, batch 128, AdamW, weight decay 0.01). The default backend is
+    ``encoder-decoder`` (a frozen all-MiniLM-L6-v2 with cached states and a small ID decoder),
+    which learns on a CPU; ``backend = "t5"`` with ``model = "google/flan-t5-base"`` is the
+    paper's model."""
 
-    model: str = field(default="small", metadata={"help": "'small' (T5 from a config + own tokenizer), a hub name such as google/flan-t5-base, or a local path"})
+    backend: str = field(default="encoder-decoder", metadata={"help": "encoder-decoder (frozen text encoder + small ID decoder; the CPU default) or t5 (the paper's seq2seq; see `model`)"})
+    model: str = field(default="small", metadata={"help": "t5 backend: 'small' (T5 from a config + own tokenizer), a hub name such as google/flan-t5-base, or a local path"})
+    encoder: str = field(default="all-MiniLM-L6-v2", metadata={"help": "encoder-decoder: sentence-transformers encoder by name or local path (all-MiniLM-L6-v2 ships offline), kept frozen"})
+    d_model: int = field(default=128, metadata={"help": "encoder-decoder: decoder hidden size"})
+    heads: int = field(default=4, metadata={"help": "encoder-decoder: attention heads"})
+    d_ff: int = field(default=512, metadata={"help": "encoder-decoder: feed-forward size"})
+    decoder_layers: int = field(default=2, metadata={"help": "encoder-decoder: decoder blocks (self + cross attention)"})
+    rec_layers: int = field(default=1, metadata={"help": "encoder-decoder: self-attention blocks over the rec history's ID tokens"})
+    dropout: float = field(default=0.1, metadata={"help": "encoder-decoder: dropout"})
     epochs: float = field(default=3.0, metadata={"help": "training epochs over the joint examples"})
     lr: float = field(default=2e-3, metadata={"help": "peak AdamW learning rate"})
     batch_size: int = field(default=128, metadata={"help": "examples per optimizer step (all processes and accumulation steps together)"})
@@ -66,6 +76,16 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.max_steps must be >= 1 or None, got {self.max_steps}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(f"TrainConfig.mixed_precision must be one of {list(MIXED_PRECISION)}, got {self.mixed_precision!r}")
+        from semid.generative.backends import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ValueError(f"TrainConfig.backend {self.backend!r} is unknown; choose one of {sorted(BACKENDS)}")
+        if self.d_model % self.heads:
+            raise ValueError(f"TrainConfig.d_model ({self.d_model}) must divide by heads ({self.heads})")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"TrainConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.decoder_layers < 1 or self.rec_layers < 0:
+            raise ValueError(f"TrainConfig.decoder_layers must be >= 1 and rec_layers >= 0, got {self.decoder_layers}, {self.rec_layers}")
         if self.small_d_model % self.small_heads:
             raise ValueError(f"TrainConfig.small_d_model ({self.small_d_model}) must divide by small_heads ({self.small_heads})")
 

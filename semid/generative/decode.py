@@ -1,12 +1,12 @@
-"""Trie-constrained (diverse) beam search over a seq2seq model's forward pass.
+"""Trie-constrained (diverse) beam search over any model backend.
 
 transformers 5 moved group beam search out of its core library, so semid decodes with its
-own loop: the encoder runs once per batch, the decoder runs one token per step with its
-KV cache (``EncoderDecoderCache``), and the self-attention cache is reordered by the
-chosen beams after each step. Every step only considers the codes that the
+own loop over the :class:`~semid.generative.backends.Backend` interface: the backend encodes
+the batch once (``encode``), then scores one level at a time (``step``) and carries its
+cache to the chosen beams (``advance``). Every step only considers the codes that the
 :class:`~semid.generative.trie.IDTrie` allows after the beam's prefix, so only existing IDs
-come out. A beam's score is the sum of the model's log-probabilities of its tokens
-(log-softmax over the whole vocabulary), which is also what exhaustive scoring computes.
+come out. A beam's score is the sum of the backend's log-probabilities of its codes, which
+is also what exhaustive scoring (``Backend.score_codes``) computes.
 
 Diverse beam search follows Vijayakumar et al., "Diverse Beam Search: Decoding Diverse
 Solutions from Neural Sequence Models" (AAAI 2018, arXiv 1610.02424), with Hamming
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,51 +43,33 @@ class BeamResult:
     scores: np.ndarray
 
 
-def _start_id(model) -> int:
-    sid = getattr(model.config, "decoder_start_token_id", None)
-    if sid is None:
-        sid = getattr(getattr(model, "generation_config", None), "decoder_start_token_id", None)
-    if sid is None:
-        sid = model.config.pad_token_id
-    return int(sid)
-
-
-@torch.inference_mode()
-def constrained_beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie: IDTrie,
-                            level_offsets: list[int] | np.ndarray, beam_size: int = 30, num_groups: int = 1,
-                            diversity_penalty: float = 0.0) -> BeamResult:
-    """Beam search restricted to the IDs in ``trie``.
-
-    input_ids, attention_mask: int64 (B, S) encoder inputs (right-padded).
-    level_offsets: the token id of code 0 at each depth of the trie (codes are consecutive).
-    beam_size: beams per query (``K``), split into ``num_groups`` groups of ``K / num_groups``.
-    """
-    from transformers import DynamicCache, EncoderDecoderCache
-
+def _check(beam_size: int, num_groups: int, diversity_penalty: float) -> None:
     if beam_size < 1 or num_groups < 1 or beam_size % num_groups:
         raise ValueError(f"beam_size ({beam_size}) must be a positive multiple of num_groups ({num_groups})")
     if diversity_penalty < 0:
         raise ValueError(f"diversity_penalty must be >= 0, got {diversity_penalty}")
-    device = input_ids.device
-    B, K, G = input_ids.shape[0], beam_size, num_groups
+
+
+@torch.inference_mode()
+def constrained_beam_search(backend, memory: Any, trie: IDTrie, beam_size: int = 30, num_groups: int = 1,
+                            diversity_penalty: float = 0.0) -> BeamResult:
+    """Beam search restricted to the IDs in ``trie`` (of task ``trie.task``).
+
+    memory: ``backend.encode(trie.task, inputs)`` for a batch of B inputs.
+    beam_size: beams per input (``K``), split into ``num_groups`` groups of ``K / num_groups``.
+    """
+    _check(beam_size, num_groups, diversity_penalty)
+    device = backend.device
+    B, K, G = backend.batch_size_of(memory), beam_size, num_groups
     Kg = K // G
-    enc = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
-    hidden = enc.last_hidden_state
-    cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-    dec_in = torch.full((B, 1), _start_id(model), dtype=torch.long, device=device)
+    state = backend.start(trie.task, memory)
     children = trie.children_tensors(device)
     n_prev = 1  # beams per query before this step
     sel = torch.zeros(B, 1, device=device)  # penalised sums (drive selection)
     lp = torch.zeros(B, 1, device=device)  # true log-probabilities
     node = torch.zeros(B, 1, dtype=torch.long, device=device)
-    am = attention_mask
     for t, size in enumerate(trie.level_sizes):
-        out = model(encoder_outputs=(hidden,), attention_mask=am, decoder_input_ids=dec_in,
-                    past_key_values=cache, use_cache=True)
-        cache = out.past_key_values
-        logp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        off = int(level_offsets[t])
-        logp = logp[:, off:off + size].view(B, n_prev, size)
+        logp = backend.step(state, t, size).float().view(B, n_prev, size)
         alive = node >= 0
         child = children[t][node.clamp(min=0)]  # (B, n_prev, size)
         valid = (child >= 0) & alive[..., None]
@@ -105,15 +88,13 @@ def constrained_beam_search(model, input_ids: torch.Tensor, attention_mask: torc
             if kk < Kg:  # fewer candidates than beams: pad with dead beams
                 top = torch.cat([top, torch.full((B, Kg - kk), float("-inf"), device=device)], 1)
                 idx = torch.cat([idx, torch.zeros((B, Kg - kk), dtype=idx.dtype, device=device)], 1)
-            src = lo + idx // size
-            code = idx % size
             new_sel.append(top)
             g_lp = torch.gather(cand_lp[:, lo:hi, :].reshape(B, -1), 1, idx)
             new_lp.append(torch.where(torch.isfinite(top), g_lp, float("-inf")))
-            new_src.append(src)
-            new_code.append(code)
+            new_src.append(lo + idx // size)
+            new_code.append(idx % size)
             if counts is not None:
-                counts.scatter_add_(1, code, torch.isfinite(top).float())
+                counts.scatter_add_(1, idx % size, torch.isfinite(top).float())
         sel = torch.cat(new_sel, 1)
         lp = torch.cat(new_lp, 1)
         src = torch.cat(new_src, 1)
@@ -124,17 +105,14 @@ def constrained_beam_search(model, input_ids: torch.Tensor, attention_mask: torc
         if t + 1 == trie.depth:
             break
         flat = (torch.arange(B, device=device)[:, None] * n_prev + src).reshape(-1)
-        if n_prev == 1:  # first expansion: every cache (self and cross) and the encoder states
-            cache.reorder_cache(flat)
-            hidden = hidden.index_select(0, flat)
-            am = am.index_select(0, flat)
-        else:  # cross-attention states are equal across a query's beams: only self-attention moves
-            cache.self_attention_cache.reorder_cache(flat)
-        dec_in = (code + off).reshape(-1, 1)
+        state = backend.advance(state, t, flat, code.reshape(-1))
         n_prev = n_new
-    # rank by the true log-probability; keep each leaf once
-    lp_np = lp.cpu().numpy()
-    node_np = node.cpu().numpy()
+    return _rank(lp.cpu().numpy(), node.cpu().numpy(), K, G)
+
+
+def _rank(lp_np: np.ndarray, node_np: np.ndarray, K: int, G: int) -> BeamResult:
+    """Rank the final beams by their true log-probability; keep each leaf once."""
+    B = lp_np.shape[0]
     if G == 1:  # plain beam search: beams are distinct paths, already sorted by log-probability
         leaves = np.where(np.isfinite(lp_np), node_np, -1).astype(np.int64)
         scores = np.where(leaves >= 0, lp_np, -np.inf).astype(np.float32)
@@ -160,26 +138,7 @@ def constrained_beam_search(model, input_ids: torch.Tensor, attention_mask: torc
     return BeamResult(leaves, scores)
 
 
-@torch.inference_mode()
-def score_all_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie: IDTrie,
-                  level_offsets: list[int] | np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """Exhaustive reference: float32 (B, n_leaves) log-probability of every valid ID.
-
-    Teacher-forced, no cache; used by tests and to check the beam search.
-    """
-    B = input_ids.shape[0]
-    labels_all = torch.as_tensor(trie.leaf_codes + np.asarray(level_offsets)[None, :], dtype=torch.long)
-    out = np.zeros((B, trie.n_leaves), dtype=np.float32)
-    start = _start_id(model)
-    enc = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    for b in range(B):
-        for s in range(0, trie.n_leaves, chunk):
-            lab = labels_all[s:s + chunk].to(input_ids.device)
-            n = lab.shape[0]
-            dec = torch.cat([torch.full((n, 1), start, dtype=torch.long, device=lab.device), lab[:, :-1]], 1)
-            h = enc[b:b + 1].expand(n, -1, -1)
-            m = attention_mask[b:b + 1].expand(n, -1)
-            logits = model(encoder_outputs=(h,), attention_mask=m, decoder_input_ids=dec).logits.float()
-            logp = torch.log_softmax(logits, -1).gather(2, lab[..., None]).squeeze(-1).sum(1)
-            out[b, s:s + n] = logp.cpu().numpy()
-    return out
+def score_all_ids(backend, memory: Any, trie: IDTrie) -> np.ndarray:
+    """Exhaustive reference: float32 (B, n_leaves) log-probability of every valid ID of
+    ``trie`` (teacher-forced by the backend; used by tests to check the beam search)."""
+    return backend.score_codes(trie.task, memory, trie.leaf_codes, trie.level_sizes)

@@ -1,12 +1,16 @@
 """Joint training of the generative retriever (search + rec in one run), with resume.
 
+The loop sees the model only through its backend (:mod:`semid.generative.backends`):
+``training_examples``, ``collate``, ``loss`` and ``save``.
+
 ``train_model`` writes into ``out_dir``:
 
-- while training: ``out_dir/checkpoints/init/`` (tokenizer + model config, written once) and
-  ``out_dir/checkpoints/step-N.pt`` (weights, optimizer, scheduler, step), the last two kept;
+- while training: ``out_dir/checkpoints/init/`` (t5: tokenizer + model config, written once),
+  ``out_dir/checkpoints/query-states/`` (encoder-decoder: the training queries' encoder
+  states, unless the caller passes a shared copy) and ``out_dir/checkpoints/step-N.pt`` (weights, optimizer, scheduler, step), the last two kept;
   rerunning the same call resumes from the newest checkpoint;
-- at the end, atomically replacing the directory: ``config.json`` (TrainConfig, model
-  source, IDs source and hash, timings, losses), ``model/``, ``tokenizer/``, ``ids/``
+- at the end, atomically replacing the directory: ``config.json`` (TrainConfig, backend and
+  its settings, IDs source and hash, timings, losses), ``model/``, ``tokenizer/`` (t5), ``ids/``
   (a copy of the SemanticIDs, so the model is self-contained) and ``popularity.npy``
   (training counts, which order the items of a shared ID).
 
@@ -29,36 +33,17 @@ from pathlib import Path
 import numpy as np
 
 from semid.config import to_dict
+from semid.generative.backends.base import TrainExamples
 from semid.generative.config import TrainConfig
-from semid.generative.examples import Examples, TaskEncoder, build_examples
 from semid.ids.types import SemanticIDs
 from semid.io import atomic_dir, atomic_write_bytes, hash_json, read_json, save_npy, write_json
 from semid.threads import avoid_cpu_oversubscription
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["train_model", "collate"]
+__all__ = ["train_model"]
 
 FORMAT = "semid-generative-v1"
-
-
-def collate(inputs: list[list[int]], labels: list[list[int]] | None, pad_id: int):
-    """Right-pad a batch: input_ids/attention_mask int64 (B, S); labels int64 (B, T) with -100 padding."""
-    import torch
-
-    S = max(len(x) for x in inputs)
-    ids = torch.full((len(inputs), S), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(inputs), S), dtype=torch.long)
-    for i, x in enumerate(inputs):
-        ids[i, :len(x)] = torch.as_tensor(x)
-        mask[i, :len(x)] = 1
-    if labels is None:
-        return ids, mask, None
-    T = max(len(y) for y in labels)
-    lab = torch.full((len(labels), T), -100, dtype=torch.long)
-    for i, y in enumerate(labels):
-        lab[i, :len(y)] = torch.as_tensor(y)
-    return ids, mask, lab
 
 
 def _ids_fingerprint(ids: SemanticIDs) -> str:
@@ -85,55 +70,65 @@ def _split_val(n: int, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def _val_loss(model, ex: Examples, pad_id: int, device, batch_size: int) -> float:
+def _val_loss(backend, module, ex: TrainExamples, device, batch_size: int) -> float:
     import torch
 
     if len(ex) == 0:
         return float("nan")
-    model.eval()
+    module.eval()
     total, count = 0.0, 0
     with torch.no_grad():
         for s in range(0, len(ex), batch_size):
-            ids, mask, lab = collate(ex.input_ids[s:s + batch_size], ex.labels[s:s + batch_size], pad_id)
-            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device))
-            n = int((lab != -100).sum())
-            total += float(out.loss) * n
+            batch = backend.collate(ex, np.arange(s, min(s + batch_size, len(ex))))
+            n = int((batch["labels"] != -100).sum())
+            total += float(backend.loss(module, _to(batch, device))) * n
             count += n
-    model.train()
+    module.train()
     return total / max(count, 1)
 
 
-def _prepare_init(dataset, ids: SemanticIDs, cfg: TrainConfig, init_dir: Path):
-    """Build (or reload) the starting model and tokenizer; the first run saves them to ``init_dir``."""
-    import torch
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+def _to(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
 
-    from semid.generative.model import add_id_tokens, build_model
 
-    if (init_dir / "done").exists():
-        tok = AutoTokenizer.from_pretrained(init_dir / "tokenizer")
-        model = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(init_dir / "model"))
-        model.load_state_dict(torch.load(init_dir / "model" / "weights.pt", map_location="cpu", weights_only=True))
-        return model, tok
-    texts = dataset.texts + dataset.queries_for("train")["text"].tolist()
-    model, tok = build_model(cfg.model, texts, seed=cfg.seed, **cfg.small_sizes())
-    add_id_tokens(model, tok, ids, dataset.texts, seed=cfg.seed)
-    with atomic_dir(init_dir) as tmp:
-        tok.save_pretrained(tmp / "tokenizer")
-        model.config.save_pretrained(tmp / "model")
-        torch.save(model.state_dict(), tmp / "model" / "weights.pt")
-        (tmp / "done").write_text("ok\n")
-    return model, tok
+def _build_backend(dataset, ids: SemanticIDs, cfg: TrainConfig, ckpt_dir: Path, query_states, show_progress: bool):
+    """The starting backend. t5: built once and saved to ``ckpt_dir/init`` (a resumed run gets
+    the same tokenizer). encoder-decoder: ``query_states`` (a directory or QueryStates) when
+    given, else the training queries encoded once into ``ckpt_dir/query-states``."""
+    from semid.generative.backends import backend_class
+    from semid.generative.query_states import QueryStates, encode_states
+
+    cls = backend_class(cfg.backend)
+    if cfg.backend == "t5":
+        return cls.create(dataset, ids, cfg, ckpt_dir / "init")
+    states = None
+    if "search" in cfg.tasks:
+        if isinstance(query_states, QueryStates):
+            states = query_states
+        elif query_states is not None:
+            states = QueryStates.load(query_states)
+        else:
+            own = ckpt_dir / "query-states"
+            if (own / "meta.json").exists():
+                states = QueryStates.load(own)
+            else:
+                texts = dataset.queries_for("train")["text"].tolist()
+                encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress).save(own)
+                states = QueryStates.load(own)
+    return cls.create(dataset, ids, cfg, states=states, show_progress=show_progress)
 
 
 def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig | None = None,
                 out_dir: str | os.PathLike = "model", show_progress: bool = True,
-                callback: Callable[[int, float], None] | None = None) -> Path:
+                callback: Callable[[int, float], None] | None = None, query_states=None) -> Path:
     """Train the joint model and write it to ``out_dir`` (module docstring); returns ``out_dir``.
 
     ids: a SemanticIDs object or the directory it was saved in (recorded in config.json).
     callback: called as ``callback(step, loss)`` after each optimizer step (tests use it to
     interrupt a run).
+    query_states: encoder-decoder only: the training queries' encoder states (a
+    :class:`~semid.generative.query_states.QueryStates` or its directory), shared across runs;
+    checked against the dataset and encoder.
     """
     import torch
     from accelerate import Accelerator
@@ -172,22 +167,20 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
     if accelerator.device.type == "cpu":
         avoid_cpu_oversubscription()
     set_seed(cfg.seed)
-    model, tok = _prepare_init(dataset, ids, cfg, ckpt_dir / "init")
-    encoder = TaskEncoder(tok, ids, max_history=cfg.max_history, max_query_tokens=cfg.max_query_tokens)
-    examples = build_examples(dataset, encoder, rec_targets=cfg.rec_targets, tasks=tuple(cfg.tasks))
+    backend = _build_backend(dataset, ids, cfg, ckpt_dir, query_states, show_progress)
+    model = backend.module
+    examples = backend.training_examples(dataset)
     if len(examples) == 0:
         raise ValueError("no training examples: the dataset has no training queries or histories")
     tr_idx, val_idx = _split_val(len(examples), cfg)
     train_ex, val_ex = examples.subset(tr_idx), examples.subset(val_idx)
-    pad_id = int(tok.pad_token_id)
 
     steps_per_epoch = max(1, math.ceil(len(train_ex) / cfg.batch_size))
     total_steps = max(1, int(math.ceil(steps_per_epoch * cfg.epochs)))
-    no_decay = ("bias", "layer_norm", "LayerNorm")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": cfg.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
-    ]
+    # no weight decay on biases and norm gains (every 1-D parameter)
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
     optim = torch.optim.AdamW(groups, lr=cfg.lr)
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup_ratio * total_steps), total_steps)
     model, optim = accelerator.prepare(model, optim)
@@ -227,12 +220,10 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
         loss_sum = 0.0
         chunks = [c for c in np.array_split(batch, cfg.grad_accum) if len(c)]
         for ci, chunk in enumerate(chunks):
-            ids_t, mask_t, lab_t = collate([train_ex.input_ids[i] for i in chunk], [train_ex.labels[i] for i in chunk], pad_id)
+            mb = _to(backend.collate(train_ex, chunk), accelerator.device)
             ctx = accelerator.no_sync(model) if ci < len(chunks) - 1 else contextlib.nullcontext()
             with ctx:
-                out = model(input_ids=ids_t.to(accelerator.device), attention_mask=mask_t.to(accelerator.device),
-                            labels=lab_t.to(accelerator.device))
-                loss = out.loss * (len(chunk) / max(len(batch), 1))
+                loss = backend.loss(model, mb) * (len(chunk) / max(len(batch), 1))
                 accelerator.backward(loss)
             loss_sum += float(loss.detach())
         if cfg.max_grad_norm > 0:
@@ -249,7 +240,7 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
         bar.set_postfix(loss=f"{ema:.3f}", epoch=epoch)
         end_of_epoch = step % steps_per_epoch == 0
         if end_of_epoch or step == stop:
-            vl = _val_loss(accelerator.unwrap_model(model), val_ex, pad_id, accelerator.device, cfg.batch_size)
+            vl = _val_loss(backend, accelerator.unwrap_model(model), val_ex, accelerator.device, cfg.batch_size)
             history.append({"step": step, "epoch": step / steps_per_epoch, "train_loss": ema, "val_loss": vl})
             logger.info("step %d (epoch %.2f): train loss %.4f, validation loss %.4f", step, step / steps_per_epoch, ema, vl)
         if step % cfg.save_steps == 0 or end_of_epoch:
@@ -262,21 +253,20 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
     train_time += time.perf_counter() - t0
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        unwrapped = accelerator.unwrap_model(model)
         with atomic_dir(out_dir) as tmp:
-            unwrapped.save_pretrained(tmp / "model")
-            tok.save_pretrained(tmp / "tokenizer")
+            backend.save(tmp)
             ids.save(tmp / "ids")
             save_npy(tmp / "popularity.npy", dataset.train_counts)
             write_json(tmp / "config.json", {
-                "format": FORMAT, "run_key": run_key, "model_source": cfg.model, "ids_dir": ids_dir,
+                "format": FORMAT, "run_key": run_key, "backend": backend.name, "backend_config": backend.describe(),
+                "model_source": cfg.model if cfg.backend == "t5" else cfg.encoder, "ids_dir": ids_dir,
                 "ids_fingerprint": key["ids"], "data_source": dataset.meta.get("source"), "train_config": to_dict(cfg),
                 "n_train_examples": len(train_ex), "n_val_examples": len(val_ex),
                 "n_search_examples": examples.task.count("search"), "n_rec_examples": examples.task.count("rec"),
                 "steps": step, "total_steps": total_steps, "train_time_s": train_time,
                 "examples_per_s": n_seen / train_time if train_time > 0 and n_seen else None,
-                "history": history, "level_offsets": encoder.level_offset.tolist(),
-                "n_parameters": int(sum(p.numel() for p in unwrapped.parameters())),
+                "history": history, "n_parameters": backend.n_parameters(),
+                "n_trainable_parameters": backend.n_trainable_parameters(),
             })
         logger.info("trained %d steps in %.1f s; model in %s", step, train_time, out_dir)
     return out_dir

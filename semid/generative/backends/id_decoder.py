@@ -1,0 +1,216 @@
+"""The trainable part of the ``encoder-decoder`` backend: a small transformer that emits an ID
+level by level, cross-attending to a memory.
+
+- **Search memory**: the frozen encoder's token states (d_enc), projected to ``d_model``.
+- **Rec memory**: the history's ID tokens through the *same* embedding table as the decoder's
+  input and output (tied), summed per item (one memory slot per history item, a third of the
+  tokens and of the cost with 3-level IDs), plus learned positions, through ``rec_layers``
+  self-attention blocks, so that both tasks share one ID vocabulary, as the paper's joint
+  model does.
+- **Decoder**: ``layers`` pre-norm blocks (causal self-attention, cross-attention, MLP). The
+  first input is a per-task start token; the logits of level ``t`` are the dot products with
+  the embeddings of level ``t``'s tokens only (a softmax over that level's codes).
+
+Token ids: level ``j``'s code ``c`` is ``sum(level_sizes[:j]) + c``; then the start tokens of
+search and rec, then padding. Incremental decoding keeps per-layer caches: the cross-attention
+keys and values (computed once per batch) and the self-attention keys and values so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["IDDecoder", "DecoderCache", "TASK_INDEX"]
+
+TASK_INDEX = {"search": 0, "rec": 1}
+
+
+class _Attention(nn.Module):
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.h = heads
+        self.q = nn.Linear(d, d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.o = nn.Linear(d, d)
+        self.dropout = dropout
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, d) -> (B, h, T, dh)
+        B, T, d = x.shape
+        return x.view(B, T, self.h, d // self.h).transpose(1, 2)
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k, v = self.kv(x).chunk(2, dim=-1)
+        return self.split(k), self.split(v)
+
+    def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+               causal: bool = False) -> torch.Tensor:
+        """mask: bool broadcastable to (B, h, Tq, Tk), True = may attend."""
+        q = self.split(self.q(x))
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
+        B, _, T, _ = y.shape
+        return self.o(y.transpose(1, 2).reshape(B, T, -1))
+
+
+class _Block(nn.Module):
+    def __init__(self, d: int, heads: int, d_ff: int, dropout: float, cross: bool) -> None:
+        super().__init__()
+        self.n1 = nn.LayerNorm(d)
+        self.self_attn = _Attention(d, heads, dropout)
+        self.cross = cross
+        if cross:
+            self.n2 = nn.LayerNorm(d)
+            self.cross_attn = _Attention(d, heads, dropout)
+        self.n3 = nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, d_ff), nn.GELU(), nn.Linear(d_ff, d))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, self_mask=None, causal=False, cross_kv=None, cross_mask=None, self_kv=None):
+        """self_kv: cached (k, v) of earlier positions, or None; returns (x, (k, v) of this call)."""
+        h = self.n1(x)
+        k, v = self.self_attn.keys_values(h)
+        if self_kv is not None:
+            k, v = torch.cat([self_kv[0], k], 2), torch.cat([self_kv[1], v], 2)
+        x = x + self.drop(self.self_attn.attend(h, k, v, self_mask, causal))
+        if self.cross:
+            x = x + self.drop(self.cross_attn.attend(self.n2(x), *cross_kv, cross_mask))
+        x = x + self.drop(self.ff(self.n3(x)))
+        return x, (k, v)
+
+
+@dataclass
+class DecoderCache:
+    """Incremental decoding state: cross (k, v) and self (k, v) per layer, the memory mask
+    (bool (N, 1, 1, S)), the next input tokens (int64 (N,)) and the position."""
+
+    cross: list[tuple[torch.Tensor, torch.Tensor]]
+    mask: torch.Tensor
+    tokens: torch.Tensor
+    task: str
+    self_kv: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    pos: int = 0
+    expanded: bool = False
+
+
+class IDDecoder(nn.Module):
+    """See the module docstring. level_sizes: codes per level of the IDs (all tasks' levels);
+    task_levels: per task, the level columns of its ID."""
+
+    def __init__(self, level_sizes: list[int], task_levels: dict[str, list[int]], enc_dim: int, d_model: int = 128,
+                 heads: int = 4, d_ff: int = 512, layers: int = 2, rec_layers: int = 1, dropout: float = 0.1,
+                 max_history: int = 64) -> None:
+        super().__init__()
+        if d_model % heads:
+            raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+        self.level_sizes = [int(s) for s in level_sizes]
+        self.V = sum(self.level_sizes)
+        self.bos = {"search": self.V, "rec": self.V + 1}
+        self.pad = self.V + 2
+        starts = [sum(self.level_sizes[:j]) for j in range(len(self.level_sizes))]
+        self.task_offsets = {t: [starts[j] for j in cols] for t, cols in task_levels.items()}
+        self.task_sizes = {t: [self.level_sizes[j] for j in cols] for t, cols in task_levels.items()}
+        L = max(len(c) for c in task_levels.values())
+        self.tok = nn.Embedding(self.V + 3, d_model)
+        nn.init.normal_(self.tok.weight, std=0.02)
+        self.out_bias = nn.Parameter(torch.zeros(self.V))
+        self.dec_pos = nn.Embedding(L, d_model)
+        self.hist_pos = nn.Embedding(max_history, d_model)
+        nn.init.normal_(self.dec_pos.weight, std=0.02)
+        nn.init.normal_(self.hist_pos.weight, std=0.02)
+        self.q_proj = nn.Sequential(nn.Linear(enc_dim, d_model), nn.LayerNorm(d_model))
+        self.rec_blocks = nn.ModuleList([_Block(d_model, heads, d_ff, dropout, cross=False) for _ in range(rec_layers)])
+        self.rec_norm = nn.LayerNorm(d_model)
+        self.blocks = nn.ModuleList([_Block(d_model, heads, d_ff, dropout, cross=True) for _ in range(layers)])
+        self.out_norm = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        # bool (n_tasks, L, V): which tokens level t of each task may emit (training mask)
+        allowed = torch.zeros(len(TASK_INDEX), L, self.V, dtype=torch.bool)
+        for t, ti in TASK_INDEX.items():
+            for pos, (off, size) in enumerate(zip(self.task_offsets.get(t, []), self.task_sizes.get(t, []), strict=True)):
+                allowed[ti, pos, off:off + size] = True
+        self.register_buffer("allowed", allowed, persistent=False)
+
+    # ------------------------------------------------------------------ memory
+    def search_memory(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """states: float (B, S, enc_dim); mask: bool (B, S) -> memory (B, S, d), mask."""
+        return self.drop(self.q_proj(states)), mask
+
+    def rec_memory(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens: int64 (B, H, L) the rec-ID tokens of each history item (``pad`` where mask is
+        False); mask: bool (B, H) -> memory (B, H, d), mask. An item's vector is the sum of its ID
+        tokens' embeddings (the decoder's own, tied), plus its position in the history."""
+        H = tokens.shape[1]
+        if H > self.hist_pos.num_embeddings:
+            raise ValueError(f"history of {H} items exceeds the model's max_history {self.hist_pos.num_embeddings}")
+        x = self.tok(tokens).sum(2) + self.hist_pos(torch.arange(H, device=tokens.device))[None]
+        x = self.drop(x)
+        am = mask[:, None, None, :]
+        for blk in self.rec_blocks:
+            x, _ = blk(x, self_mask=am)
+        return self.rec_norm(x), mask
+
+    # ----------------------------------------------------------------- decoder
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        return self.out_norm(h) @ self.tok.weight[:self.V].T + self.out_bias
+
+    def forward(self, dec_in: torch.Tensor, labels: torch.Tensor, task_idx: torch.Tensor,
+                q_states: torch.Tensor | None = None, q_mask: torch.Tensor | None = None,
+                r_tokens: torch.Tensor | None = None, r_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced mean cross-entropy of a batch whose search rows (``q_states``: float
+        (Bs, S, enc_dim), ``q_mask``) come before its rec rows (``r_tokens``: int64 (Br, S'),
+        ``r_mask``). dec_in, labels: int64 (B, L) (labels -100 = ignore); task_idx: int64 (B,)."""
+        parts = []
+        if q_states is not None:
+            parts.append(self.search_memory(q_states, q_mask))
+        if r_tokens is not None:
+            parts.append(self.rec_memory(r_tokens, r_mask))
+        S = max(m.shape[1] for m, _ in parts)
+        memory = torch.cat([F.pad(m, (0, 0, 0, S - m.shape[1])) for m, _ in parts])
+        memory_mask = torch.cat([F.pad(k, (0, S - k.shape[1])) for _, k in parts])
+        logits = self.teacher_forced_logits(memory, memory_mask, dec_in)
+        L = dec_in.shape[1]
+        logits = logits.masked_fill(~self.allowed[task_idx, :L], float("-inf"))
+        return F.cross_entropy(logits.reshape(-1, self.V), labels.reshape(-1), ignore_index=-100)
+
+    def teacher_forced_logits(self, memory, memory_mask, dec_in) -> torch.Tensor:
+        """float (B, L, V): logits of every position, no cache."""
+        L = dec_in.shape[1]
+        x = self.drop(self.tok(dec_in) + self.dec_pos(torch.arange(L, device=dec_in.device))[None])
+        cm = memory_mask[:, None, None, :]
+        for blk in self.blocks:
+            x, _ = blk(x, causal=True, cross_kv=blk.cross_attn.keys_values(memory), cross_mask=cm)
+        return self._logits(x)
+
+    def start(self, task: str, memory: torch.Tensor, memory_mask: torch.Tensor) -> DecoderCache:
+        cross = [blk.cross_attn.keys_values(memory) for blk in self.blocks]
+        tokens = torch.full((memory.shape[0],), self.bos[task], dtype=torch.long, device=memory.device)
+        return DecoderCache(cross, memory_mask[:, None, None, :], tokens, task)
+
+    def step(self, cache: DecoderCache, size: int) -> torch.Tensor:
+        """float32 (N, size): log-probabilities of the codes at position ``cache.pos``."""
+        pos = cache.pos
+        x = self.tok(cache.tokens)[:, None] + self.dec_pos.weight[pos][None, None]
+        new_kv = []
+        for i, blk in enumerate(self.blocks):
+            prev = cache.self_kv[i] if cache.self_kv else None
+            x, kv = blk(x, cross_kv=cache.cross[i], cross_mask=cache.mask, self_kv=prev)
+            new_kv.append(kv)
+        cache.self_kv = new_kv
+        off = self.task_offsets[cache.task][pos]
+        h = self.out_norm(x[:, 0])
+        logits = h @ self.tok.weight[off:off + size].T + self.out_bias[off:off + size]
+        return torch.log_softmax(logits.float(), dim=-1)
+
+    def advance(self, cache: DecoderCache, src: torch.Tensor, codes: torch.Tensor) -> DecoderCache:
+        cache.self_kv = [(k.index_select(0, src), v.index_select(0, src)) for k, v in cache.self_kv]
+        if not cache.expanded:  # first expansion: memory keys/values follow the beams once
+            cache.cross = [(k.index_select(0, src), v.index_select(0, src)) for k, v in cache.cross]
+            cache.mask = cache.mask.index_select(0, src)
+            cache.expanded = True
+        cache.tokens = codes + self.task_offsets[cache.task][cache.pos]
+        cache.pos += 1
+        return cache
