@@ -321,6 +321,9 @@ def write_report(run_dir: str | Path) -> Path:
             lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {len(recs)} | "
                          f"{mean_std([r.get('search_recall@30') for r in recs])} | {mean_std([r.get('rec_recall@30') for r in recs])} |")
         lines.append("")
+    from semid.report_baselines import baseline_table
+
+    lines += baseline_table(groups, records)
     base = [r for r in records if r.get("kind") in ("popularity", "random", "dense")]
     if base:
         lines += ["### Baselines", "", "| kind | dataset | embedding / seed | search R@30 | rec R@30 | rec head R@30 | rec torso R@30 |",

@@ -74,3 +74,41 @@ def test_report_cli_with_readme(run_dir, tmp_path):
     out = subprocess.run([sys.executable, "-m", "semid.cli", "report", str(run_dir), "--readme", str(readme)],
                          capture_output=True, text=True, check=True).stdout
     assert "results table" in out and "rq-vae-naive" in readme.read_text()
+
+
+def _eval(path, ranks_search, ranks_rec):
+    """An eval directory with hits: example i of each task hit at the given rank (-1 = miss)."""
+    import pandas as pd
+
+    from semid.evaluate.generative import EvalResult
+
+    rows = [("search", i, i, r, False) for i, r in enumerate(ranks_search)]
+    rows += [("rec", i, i, r, False) for i, r in enumerate(ranks_rec)]
+    hits = pd.DataFrame(rows, columns=["task", "example", "target", "rank", "head"])
+    EvalResult({}, hits).save(path)
+    return str(path)
+
+
+def test_baseline_table_marks_what_beats_random_and_popularity(tmp_path):
+    from semid.report import aggregate
+    from semid.report_baselines import baseline_table
+
+    n = 60
+    good = [0] * 40 + [-1] * 20           # 40 of 60 hits
+    bad = [-1] * n
+    some = [3] * 10 + [-1] * 50            # 10 of 60
+    recs = []
+    for seed in (0, 1):
+        recs.append({**_rec("learned", "rq-kmeans", seed, 40 / n, 40 / n, ["table1"]),
+                     "eval_dir": _eval(tmp_path / f"g{seed}", good, good)})
+        recs.append({**_rec("useless", "rq-kmeans", seed, 0.0, 0.0, ["table1"]),
+                     "eval_dir": _eval(tmp_path / f"u{seed}", bad, bad)})
+        recs.append({"kind": "random", "dataset": "ml", "seed": seed, "eval_dir": _eval(tmp_path / f"r{seed}", some, some)})
+    recs.append({"kind": "popularity", "dataset": "ml", "eval_dir": _eval(tmp_path / "p", [], some)})
+    recs.append({"kind": "dense", "dataset": "ml", "embedding": "multitask", "search_recall@30": 0.5})
+    text = "\n".join(baseline_table(aggregate(recs), recs))
+    learned = next(line for line in text.splitlines() if "| learned |" in line)
+    useless = next(line for line in text.splitlines() if "| useless |" in line)
+    assert learned.count("▲") == 3 and "1.33x" in learned and "4.00x" in learned   # 0.667 / 0.5 dense, / 0.167 pop
+    assert useless.count("▼") == 3 and "0.00x" in useless
+    assert "random search R@30 0.167" in text and "popularity rec R@30 0.167" in text

@@ -131,15 +131,18 @@ class _Runner:
     # ------------------------------------------------------------ baselines
     def dense_baselines(self, spec: DatasetSpec) -> None:
         ds, _, data_key = self.dataset(spec)
-        from semid.evaluate.baselines import popularity_metrics
-
         def pop(path: Path) -> None:
-            path.mkdir(parents=True, exist_ok=True)
-            write_json(path / "metrics.json", popularity_metrics(ds))
+            from semid.evaluate.generative import popularity_baseline
 
+            ev = self.cfg.evaluate
+            popularity_baseline(ds, k=ev.k, max_examples=ev.max_examples, sample_seed=ev.sample_seed).save(path)
+
+        ev = self.cfg.evaluate
         path, _ = self.cache.run("baseline", f"{spec.name}/popularity", f"{spec.name}/eval/popularity",
-                                 {"data": data_key, "k": self.cfg.evaluate.k}, pop)
-        self._record({"kind": "popularity", "dataset": spec.name}, read_json(path / "metrics.json"))
+                                 {"data": data_key, "k": ev.k, "max_examples": ev.max_examples,
+                                  "sample_seed": ev.sample_seed, "hits": True}, pop)
+        self._record({"kind": "popularity", "dataset": spec.name}, read_json(path / "metrics.json"),
+                     {"eval_dir": str(path)})
         if not self.cfg.dense_baselines:
             return
         names = sorted({e for row in self.cfg.schemes for e in row.embedding_names()})
@@ -260,7 +263,7 @@ class _Runner:
         path, _ = self.cache.run("baseline", f"{v.dataset.name}/random-s{v.seed}", f"{v.dataset.name}/eval/random-ids__s{v.seed}",
                                  {"data": data_key, "ids": ids_key, "eval": to_dict(ev), "seed": v.seed}, build)
         self._record({"kind": "random", "dataset": v.dataset.name, "seed": v.seed, "ids_from": v.slug},
-                     read_json(path / "metrics.json"))
+                     read_json(path / "metrics.json"), {"eval_dir": str(path)})
 
     # ------------------------------------------------------------- results
     def _record(self, keys: dict[str, Any], metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
