@@ -100,7 +100,7 @@ def baseline_table(groups: dict[tuple, list[dict[str, Any]]], records: list[dict
              "The dense retriever of the same embedding samples its own test queries, so it is shown as a ratio of means.", "",
              "| dataset | IDs | quantizer | collisions | search R@30 vs random IDs | search / dense | rec R@30 vs random IDs "
              "| rec R@30 vs popularity | rec / popularity |", "|---|---|---|---|---|---|---|---|---|"]
-    for key, recs, s, rc, d, ts, tr, tp in rows:
+    for key, _recs, s, rc, d, ts, tr, tp in rows:
         ds = key[0]
         sm = float(s.mean()) if s is not None else None
         rm = float(rc.mean()) if rc is not None else None
