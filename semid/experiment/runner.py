@@ -6,6 +6,7 @@
     RUN/<dataset>/embeddings/<name>/                     one per embedding source
     RUN/<dataset>/eval/dense-<name>/                     dense baseline of each embedding
     RUN/<dataset>/query-states/<encoder>-<tokens>/      frozen-encoder states of the training queries
+    RUN/<dataset>/item-states/<encoder>-<tokens>/       ... and of the item texts
     RUN/<dataset>/ids/<row>__<quantizer>__<coll>__s<seed>/
     RUN/<dataset>/model/<same>/                          the joint generative model
     RUN/<dataset>/eval/<same>/                           metrics.json + per-example hits
@@ -191,19 +192,20 @@ class _Runner:
         return self.cache.run("ids", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/ids/{v.slug}", spec, build)
 
     # ------------------------------------------------------- query states
-    def query_states(self, spec: DatasetSpec, encoder: str, max_tokens: int) -> tuple[Path, str]:
-        """The training queries' frozen-encoder states, once per (dataset, encoder, token limit),
-        shared by every variant and seed (the encoder-decoder backend)."""
+    def query_states(self, spec: DatasetSpec, encoder: str, max_tokens: int, what: str = "query") -> tuple[Path, str]:
+        """The frozen-encoder states of the training queries (``what="query"``) or of the item
+        texts (``"item"``), once per (dataset, encoder, token limit), shared by every variant and
+        seed (the encoder-decoder backend)."""
         ds, _, data_key = self.dataset(spec)
 
         def build(path: Path) -> None:
             from semid.generative.query_states import encode_states
 
-            encode_states(ds.queries_for("train")["text"].tolist(), encoder, max_tokens,
-                          show_progress=self.show_progress).save(path)
+            texts = ds.queries_for("train")["text"].tolist() if what == "query" else ds.texts
+            encode_states(texts, encoder, max_tokens, show_progress=self.show_progress).save(path)
 
         slug = f"{Path(encoder).name}-{max_tokens}"
-        return self.cache.run("query-states", f"{spec.name}/{slug}", f"{spec.name}/query-states/{slug}",
+        return self.cache.run(f"{what}-states", f"{spec.name}/{slug}", f"{spec.name}/{what}-states/{slug}",
                               {"data": data_key, "encoder": encoder, "max_tokens": max_tokens}, build)
 
     # -------------------------------------------------------------- model
@@ -215,20 +217,24 @@ class _Runner:
         train_opts = self.cfg.train_for(v.dataset)
         train_opts["seed"] = v.seed
         tc = from_dict(TrainConfig, train_opts, where="train")
-        states_path, states_key = None, None
+        states_path, states_key, item_path, item_key = None, None, None, None
         if tc.backend == "encoder-decoder" and "search" in tc.tasks:
             states_path, states_key = self.query_states(v.dataset, tc.encoder, tc.max_query_tokens)
+            if tc.item_texts:
+                item_path, item_key = self.query_states(v.dataset, tc.encoder, tc.max_query_tokens, what="item")
 
         def build(path: Path) -> None:
             from semid.generative import train_model
             from semid.ids.types import SemanticIDs
 
             train_model(ds, SemanticIDs.load(ids_path), tc, path, show_progress=self.show_progress,
-                        query_states=states_path)
+                        query_states=states_path, item_states=item_path)
 
         spec = {"data": data_key, "ids": ids_key, "train": train_opts}
         if states_key is not None:
             spec["query_states"] = states_key
+        if item_key is not None:
+            spec["item_states"] = item_key
         return self.cache.run("model", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/model/{v.slug}", spec, build,
                               resumable=True)
 

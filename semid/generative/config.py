@@ -26,6 +26,7 @@ class TrainConfig:
     decoder_layers: int = field(default=2, metadata={"help": "encoder-decoder: decoder blocks (self + cross attention)"})
     rec_layers: int = field(default=1, metadata={"help": "encoder-decoder: self-attention blocks over the rec history's ID tokens"})
     dropout: float = field(default=0.1, metadata={"help": "encoder-decoder: dropout"})
+    item_texts: bool = field(default=True, metadata={"help": "encoder-decoder: also train search on every item's own metadata text -> its ID (one example per item per epoch; the text's encoder states are cached like the queries')"})
     epochs: float = field(default=3.0, metadata={"help": "training epochs over the joint examples"})
     lr: float = field(default=2e-3, metadata={"help": "peak AdamW learning rate"})
     batch_size: int = field(default=128, metadata={"help": "examples per optimizer step (all processes and accumulation steps together)"})

@@ -91,36 +91,42 @@ def _to(batch: dict, device) -> dict:
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def _build_backend(dataset, ids: SemanticIDs, cfg: TrainConfig, ckpt_dir: Path, query_states, show_progress: bool):
-    """The starting backend. t5: built once and saved to ``ckpt_dir/init`` (a resumed run gets
-    the same tokenizer). encoder-decoder: ``query_states`` (a directory or QueryStates) when
-    given, else the training queries encoded once into ``ckpt_dir/query-states``."""
-    from semid.generative.backends import backend_class
+def _states(given, texts: list[str], own: Path, cfg: TrainConfig, show_progress: bool):
+    """``given`` (a QueryStates or its directory), else ``texts`` encoded once into ``own``."""
     from semid.generative.query_states import QueryStates, encode_states
+
+    if isinstance(given, QueryStates):
+        return given
+    if given is not None:
+        return QueryStates.load(given)
+    if not (own / "meta.json").exists():
+        encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress).save(own)
+    return QueryStates.load(own)
+
+
+def _build_backend(dataset, ids: SemanticIDs, cfg: TrainConfig, ckpt_dir: Path, query_states, item_states,
+                   show_progress: bool):
+    """The starting backend. t5: built once and saved to ``ckpt_dir/init`` (a resumed run gets
+    the same tokenizer). encoder-decoder: the training queries' (and item texts') encoder states,
+    given or encoded once into ``ckpt_dir/query-states`` (``item-states``)."""
+    from semid.generative.backends import backend_class
 
     cls = backend_class(cfg.backend)
     if cfg.backend == "t5":
         return cls.create(dataset, ids, cfg, ckpt_dir / "init")
-    states = None
+    qs = its = None
     if "search" in cfg.tasks:
-        if isinstance(query_states, QueryStates):
-            states = query_states
-        elif query_states is not None:
-            states = QueryStates.load(query_states)
-        else:
-            own = ckpt_dir / "query-states"
-            if (own / "meta.json").exists():
-                states = QueryStates.load(own)
-            else:
-                texts = dataset.queries_for("train")["text"].tolist()
-                encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress).save(own)
-                states = QueryStates.load(own)
-    return cls.create(dataset, ids, cfg, states=states, show_progress=show_progress)
+        qs = _states(query_states, dataset.queries_for("train")["text"].tolist(), ckpt_dir / "query-states", cfg,
+                     show_progress)
+        if cfg.item_texts:
+            its = _states(item_states, dataset.texts, ckpt_dir / "item-states", cfg, show_progress)
+    return cls.create(dataset, ids, cfg, states=qs, item_states=its, show_progress=show_progress)
 
 
 def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig | None = None,
                 out_dir: str | os.PathLike = "model", show_progress: bool = True,
-                callback: Callable[[int, float], None] | None = None, query_states=None) -> Path:
+                callback: Callable[[int, float], None] | None = None, query_states=None,
+                item_states=None) -> Path:
     """Train the joint model and write it to ``out_dir`` (module docstring); returns ``out_dir``.
 
     ids: a SemanticIDs object or the directory it was saved in (recorded in config.json).
@@ -128,7 +134,8 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
     interrupt a run).
     query_states: encoder-decoder only: the training queries' encoder states (a
     :class:`~semid.generative.query_states.QueryStates` or its directory), shared across runs;
-    checked against the dataset and encoder.
+    checked against the dataset and encoder; item_states: the same for the item texts
+    (``TrainConfig.item_texts``).
     """
     import torch
     from accelerate import Accelerator
@@ -167,7 +174,7 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
     if accelerator.device.type == "cpu":
         avoid_cpu_oversubscription()
     set_seed(cfg.seed)
-    backend = _build_backend(dataset, ids, cfg, ckpt_dir, query_states, show_progress)
+    backend = _build_backend(dataset, ids, cfg, ckpt_dir, query_states, item_states, show_progress)
     model = backend.module
     examples = backend.training_examples(dataset)
     if len(examples) == 0:

