@@ -136,3 +136,19 @@ def test_bad_backend_settings():
         TrainConfig(backend="gpt")
     with pytest.raises(ValueError, match="heads"):
         TrainConfig(d_model=30, heads=4)
+
+
+def test_fine_tuning_the_top_encoder_layer_changes_only_that_layer(tiny_dataset, tmp_path):
+    from semid.generative.query_states import load_encoder
+
+    cfg = TrainConfig(epochs=1, max_query_tokens=32, encoder_train_layers=1, **{**TINY, "lr": 1e-2})
+    out = train_model(tiny_dataset, genre_ids(tiny_dataset.n_items), cfg, tmp_path / "m", show_progress=False)
+    assert not (out / "checkpoints").exists() and (out / "model" / "encoder").exists()
+    r = load_model(out)
+    decoder = sum(p.numel() for p in r.backend.decoder.parameters())
+    assert r.config["n_parameters"] > r.config["n_trainable_parameters"] > decoder  # decoder + one encoder layer
+    tuned = dict(r.backend.text_encoder().named_parameters())
+    base = dict(load_encoder("all-MiniLM-L6-v2", 32).named_parameters())
+    changed = {n for n, p in base.items() if not torch.equal(p, tuned[n].cpu())}
+    assert changed and all(".layer.5." in n for n in changed), sorted(changed)[:5]
+    assert len(r.retrieve("search", ["drama movie with tag2"], k=4)[0]) == 4

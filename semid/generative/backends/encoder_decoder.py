@@ -12,6 +12,9 @@ dataset (:mod:`semid.generative.query_states`) and training touches only the dec
 - rec: the last ``max_history`` history items' rec-ID tokens (tied embeddings) -> the next
   item's rec ID.
 
+With ``encoder_train_layers > 0`` the top layers of the encoder train too
+(:mod:`semid.generative.backends.encoder_finetune`); no states are cached then.
+
 Works with every ID scheme (``separate`` included: each task has its own levels and tokens)
 and both collision modes (the suffix is one more level).
 """
@@ -72,11 +75,14 @@ class EncoderDecoderBackend(Backend):
         #: int64 (n_items, id_len) per task: every item's decoder token ids
         self.item_tokens = {t: ids.codes[:, cols] + starts[cols] for t, cols in ids.tasks.items()}
         self._text_encoder = None
+        #: encoder + decoder, when the encoder's top layers train (else None: the decoder alone trains)
+        self.joint = None
+        self.texts: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ model
     @property
-    def module(self) -> IDDecoder:
-        return self.decoder
+    def module(self):
+        return self.joint if self.joint is not None else self.decoder
 
     @property
     def device(self):
@@ -84,6 +90,8 @@ class EncoderDecoderBackend(Backend):
 
     def to(self, device) -> EncoderDecoderBackend:
         self.decoder = self.decoder.to(device)
+        if self._text_encoder is not None:
+            self._text_encoder = self._text_encoder.to(device)
         return self
 
     def text_encoder(self):
@@ -126,6 +134,7 @@ class EncoderDecoderBackend(Backend):
         if task == "search":
             if not all(isinstance(q, str) for q in inputs):
                 raise TypeError("search inputs must be query strings")
+            self.text_encoder().eval()
             states, mask = self._pad_states(token_states(self.text_encoder(), list(inputs)))
             mem, m = self.decoder.search_memory(states.to(dev), mask.to(dev))
         elif task == "rec":
@@ -181,7 +190,13 @@ class EncoderDecoderBackend(Backend):
         inputs: list[Any] = []
         labels: list[np.ndarray] = []
         task: list[str] = []
-        if "search" in self.tasks:
+        if "search" in self.tasks and self.joint is not None:  # fine-tuning: texts, encoded every step
+            q = dataset.queries_for("train")
+            inputs += q["text"].tolist() + (list(dataset.texts) if self.settings.get("item_texts") else [])
+            items = q["item_index"].to_numpy().tolist() + (list(range(dataset.n_items)) if self.settings.get("item_texts") else [])
+            labels += [self.item_tokens["search"][int(i)] for i in items]
+            task += ["search"] * len(items)
+        elif "search" in self.tasks:
             q = dataset.queries_for("train")
             if self.states is None or len(self.states) != len(q):
                 raise ValueError("the encoder-decoder backend needs the training queries' encoder states "
@@ -213,7 +228,11 @@ class EncoderDecoderBackend(Backend):
         s_idx = [i for i in idx if examples.task[i] == "search"]
         r_idx = [i for i in idx if examples.task[i] == "rec"]
         batch: dict[str, Any] = {}
-        if s_idx:
+        if s_idx and self.joint is not None:
+            from semid.generative.backends.encoder_finetune import tokenize
+
+            batch.update(tokenize(self._text_encoder, [examples.inputs[i] for i in s_idx]))
+        elif s_idx:
             rows = np.asarray([examples.inputs[i] for i in s_idx])
             nq = len(self.states)
             parts = [self.states.gather(rows[rows < nq])] if (rows < nq).any() else []
@@ -256,6 +275,8 @@ class EncoderDecoderBackend(Backend):
         path = Path(path)
         (path / "model").mkdir(parents=True, exist_ok=True)
         torch.save(self.decoder.state_dict(), path / "model" / WEIGHTS)
+        if self.joint is not None:
+            self._text_encoder.save(str(path / "model" / "encoder"))
 
     def describe(self) -> dict[str, Any]:
         return dict(self.settings)
@@ -276,6 +297,8 @@ class EncoderDecoderBackend(Backend):
         module = cls._module(ids, settings)
         module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         be = cls(module, ids, settings)
+        if (path / "model" / "encoder").exists():  # a fine-tuned encoder
+            be._text_encoder = load_encoder(str(path / "model" / "encoder"), int(settings["max_query_tokens"]))
         return be.to(device) if device else be
 
     @classmethod
@@ -284,24 +307,38 @@ class EncoderDecoderBackend(Backend):
         """A freshly initialised decoder (seeded by the caller) and the training queries' states
         (and, with ``cfg.item_texts``, the item texts'): those given, checked, or encoded now."""
         search = "search" in cfg.tasks
-        if search:
+        finetune = search and cfg.encoder_train_layers > 0
+        if finetune:
+            states = item_states = None
+        if search and not finetune:
             texts = _train_query_texts(dataset)
             if states is None:
                 states = encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress)
             states.check(cfg.encoder, cfg.max_query_tokens, texts)
-        if search and cfg.item_texts:
+        if search and cfg.item_texts and not finetune:
             if item_states is None:
                 item_states = encode_states(dataset.texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress)
             item_states.check(cfg.encoder, cfg.max_query_tokens, dataset.texts, where="item-text states")
-        else:
+        elif not finetune:
             item_states = None
         enc_dim = states.dim if states is not None else _encoder_dim(cfg.encoder, cfg.max_query_tokens)
         settings = {"encoder": cfg.encoder, "max_query_tokens": cfg.max_query_tokens, "enc_dim": enc_dim,
                     "d_model": cfg.d_model, "heads": cfg.heads, "d_ff": cfg.d_ff, "layers": cfg.decoder_layers,
-                    "rec_layers": cfg.rec_layers, "dropout": cfg.dropout, "max_history": cfg.max_history}
-        return cls(cls._module(ids, settings), ids, settings, states, rec_targets=cfg.rec_targets, tasks=tuple(cfg.tasks),
-                   item_states=item_states)
+                    "rec_layers": cfg.rec_layers, "dropout": cfg.dropout, "max_history": cfg.max_history,
+                    "item_texts": cfg.item_texts, "encoder_train_layers": cfg.encoder_train_layers if search else 0}
+        be = cls(cls._module(ids, settings), ids, settings, states, rec_targets=cfg.rec_targets, tasks=tuple(cfg.tasks),
+                 item_states=item_states)
+        if finetune:
+            from semid.generative.backends.encoder_finetune import JointModule, unfreeze_top_layers
+
+            enc = load_encoder(cfg.encoder, cfg.max_query_tokens, device="cpu")
+            unfreeze_top_layers(enc, cfg.encoder_train_layers)
+            be._text_encoder = enc
+            be.joint = JointModule(be.decoder, enc)
+        return be
 
 
 def _encoder_dim(name: str, max_tokens: int) -> int:
-    return int(load_encoder(name, max_tokens).get_sentence_embedding_dimension())
+    enc = load_encoder(name, max_tokens)
+    dim = getattr(enc, "get_embedding_dimension", None) or enc.get_sentence_embedding_dimension
+    return int(dim())
