@@ -87,7 +87,8 @@ def baseline_table(groups: dict[tuple, list[dict[str, Any]]], records: list[dict
         hits = _hits([r["eval_dir"] for r in recs if r.get("eval_dir")])
         s = _mean_values(hits, "search_recall@30")
         rc = _mean_values(hits, "rec_recall@30")
-        d = dense.get((ds, recs[0].get("embedding")), {})
+        emb = str(recs[0].get("embedding") or "")
+        d = dense.get((ds, emb)) or dense.get((ds, emb.split("+")[0]), {})  # separate / prefix-share: the search side
         rows.append((key, recs, s, rc, d,
                      _test(s, base_vals.get((ds, "random", "search_recall@30"))),
                      _test(rc, base_vals.get((ds, "random", "rec_recall@30"))),
