@@ -81,13 +81,12 @@ class QueryStates:
     def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 (B, S, d) right-padded states of ``rows`` and bool (B, S) mask (True = token)."""
         rows = np.asarray(rows, dtype=np.int64)
-        lens = self.offsets[rows + 1] - self.offsets[rows]
+        starts = self.offsets[rows]
+        lens = self.offsets[rows + 1] - starts
         S = int(max(lens.max(initial=1), 1))
+        mask = np.arange(S)[None, :] < lens[:, None]
         out = np.zeros((len(rows), S, self.dim), dtype=np.float32)
-        mask = np.zeros((len(rows), S), dtype=bool)
-        for i, (r, n) in enumerate(zip(rows, lens, strict=True)):
-            out[i, :n] = self.states[self.offsets[r]:self.offsets[r] + n]
-            mask[i, :n] = True
+        out[mask] = self.states[(starts[:, None] + np.arange(S)[None, :])[mask]]
         return out, mask
 
     @classmethod

@@ -223,7 +223,7 @@ class EncoderDecoderBackend(Backend):
         return TrainExamples(inputs, labels, task)
 
     def collate(self, examples: TrainExamples, idx: np.ndarray) -> dict[str, Any]:
-        """Search examples first, then rec; one padded memory input per part."""
+        """Query rows first, then item-text rows, then rec rows; one padded memory input per part."""
         idx = np.asarray(idx)
         s_idx = [i for i in idx if examples.task[i] == "search"]
         r_idx = [i for i in idx if examples.task[i] == "rec"]
@@ -235,37 +235,32 @@ class EncoderDecoderBackend(Backend):
         elif s_idx:
             rows = np.asarray([examples.inputs[i] for i in s_idx])
             nq = len(self.states)
-            parts = [self.states.gather(rows[rows < nq])] if (rows < nq).any() else []
-            if (rows >= nq).any():
-                parts.append(self.item_states.gather(rows[rows >= nq] - nq))
-            st, sm = self._join(parts)
-            order = [i for i, r in zip(s_idx, rows, strict=True) if r < nq] + [i for i, r in zip(s_idx, rows, strict=True) if r >= nq]
-            s_idx = order
-            batch["q_states"], batch["q_mask"] = torch.from_numpy(st), torch.from_numpy(sm)
+            if (rows < nq).any():
+                st, sm = self.states.gather(rows[rows < nq])
+                batch["q_states"], batch["q_mask"] = torch.from_numpy(st), torch.from_numpy(sm)
+            if (rows >= nq).any():  # item texts: their own part, so queries are not padded to their length
+                st, sm = self.item_states.gather(rows[rows >= nq] - nq)
+                batch["i_states"], batch["i_mask"] = torch.from_numpy(st), torch.from_numpy(sm)
+            s_idx = [i for i, r in zip(s_idx, rows, strict=True) if r < nq] + [i for i, r in zip(s_idx, rows, strict=True) if r >= nq]
         if r_idx:
             batch["r_tokens"], batch["r_mask"] = self._pad_tokens([examples.inputs[i] for i in r_idx])
-        order = s_idx + r_idx
+        order = np.asarray(s_idx + r_idx, dtype=np.int64)
+        tasks = np.asarray([examples.task[i] for i in order])
         L = max(len(examples.labels[i]) for i in order)
-        lab = torch.full((len(order), L), -100, dtype=torch.long)
-        dec_in = torch.full((len(order), L), self.decoder.pad, dtype=torch.long)
-        task_idx = torch.zeros(len(order), dtype=torch.long)
-        for j, i in enumerate(order):
-            y = torch.as_tensor(examples.labels[i], dtype=torch.long)
-            lab[j, :len(y)] = y
-            dec_in[j, 0] = self.decoder.bos[examples.task[i]]
-            dec_in[j, 1:len(y)] = y[:-1]
-            task_idx[j] = TASK_INDEX[examples.task[i]]
+        lab = np.full((len(order), L), -100, dtype=np.int64)
+        dec_in = np.full((len(order), L), self.decoder.pad, dtype=np.int64)
+        task_idx = np.zeros(len(order), dtype=np.int64)
+        for t, ti in TASK_INDEX.items():  # every ID of a task has the same length
+            sel = np.flatnonzero(tasks == t)
+            if len(sel):
+                y = np.stack([examples.labels[i] for i in order[sel]])
+                lab[sel, :y.shape[1]] = y
+                dec_in[sel, 0] = self.decoder.bos[t]
+                dec_in[sel, 1:y.shape[1]] = y[:, :-1]
+                task_idx[sel] = ti
+        dec_in, lab, task_idx = torch.from_numpy(dec_in), torch.from_numpy(lab), torch.from_numpy(task_idx)
         batch.update(dec_in=dec_in, labels=lab, task_idx=task_idx)
         return batch
-
-    @staticmethod
-    def _join(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        if len(parts) == 1:
-            return parts[0]
-        S = max(x.shape[1] for x, _ in parts)
-        xs = [np.pad(x, ((0, 0), (0, S - x.shape[1]), (0, 0))) for x, _ in parts]
-        ms = [np.pad(m, ((0, 0), (0, S - m.shape[1]))) for _, m in parts]
-        return np.concatenate(xs), np.concatenate(ms)
 
     def loss(self, module, batch: dict[str, Any]):
         return module(**batch)

@@ -159,19 +159,26 @@ class IDDecoder(nn.Module):
 
     def forward(self, dec_in: torch.Tensor, labels: torch.Tensor, task_idx: torch.Tensor,
                 q_states: torch.Tensor | None = None, q_mask: torch.Tensor | None = None,
-                r_tokens: torch.Tensor | None = None, r_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Teacher-forced mean cross-entropy of a batch whose search rows (``q_states``: float
-        (Bs, S, enc_dim), ``q_mask``) come before its rec rows (``r_tokens``: int64 (Br, S'),
-        ``r_mask``). dec_in, labels: int64 (B, L) (labels -100 = ignore); task_idx: int64 (B,)."""
+                r_tokens: torch.Tensor | None = None, r_mask: torch.Tensor | None = None,
+                i_states: torch.Tensor | None = None, i_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced mean cross-entropy of a batch whose rows come in parts: query rows
+        (``q_states``: float (Bq, S, enc_dim), ``q_mask``), then item-text rows (``i_states``,
+        ``i_mask``), then rec rows (``r_tokens``: int64 (Br, H, L), ``r_mask``). dec_in, labels:
+        int64 (B, L) (labels -100 = ignore); task_idx: int64 (B,). Each part is decoded with its own
+        memory, so short queries are not padded to the length of item texts."""
         parts = []
         if q_states is not None:
             parts.append(self.search_memory(q_states, q_mask))
+        if i_states is not None:
+            parts.append(self.search_memory(i_states, i_mask))
         if r_tokens is not None:
             parts.append(self.rec_memory(r_tokens, r_mask))
-        S = max(m.shape[1] for m, _ in parts)
-        memory = torch.cat([F.pad(m, (0, 0, 0, S - m.shape[1])) for m, _ in parts])
-        memory_mask = torch.cat([F.pad(k, (0, S - k.shape[1])) for _, k in parts])
-        logits = self.teacher_forced_logits(memory, memory_mask, dec_in)
+        logits, start = [], 0
+        for memory, memory_mask in parts:
+            n = memory.shape[0]
+            logits.append(self.teacher_forced_logits(memory, memory_mask, dec_in[start:start + n]))
+            start += n
+        logits = torch.cat(logits)
         L = dec_in.shape[1]
         logits = logits.masked_fill(~self.allowed[task_idx, :L], float("-inf"))
         return F.cross_entropy(logits.reshape(-1, self.V), labels.reshape(-1), ignore_index=-100)
