@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "semid.embed.cli",
     "semid.ids.cli",
     "semid.generative.cli",
+    "semid.generative.query_cli",
     "semid.evaluate.cli",
     "semid.experiment_cli",
     "semid.studies.cli",

@@ -152,3 +152,28 @@ def test_fine_tuning_the_top_encoder_layer_changes_only_that_layer(tiny_dataset,
     changed = {n for n, p in base.items() if not torch.equal(p, tuned[n].cpu())}
     assert changed and all(".layer.5." in n for n in changed), sorted(changed)[:5]
     assert len(r.retrieve("search", ["drama movie with tag2"], k=4)[0]) == 4
+
+
+def test_retriever_api_and_commands_speak_catalogue_ids(trained, tiny_dataset, capsys):
+    import json as _json
+
+    from semid import Retriever
+    from semid.cli import main
+
+    r = Retriever.load(trained)
+    ids = tiny_dataset.items["item_id"].tolist()
+    hits = r.search("drama movie with tag2", k=5)[0]
+    assert len(hits) == 5 and all(h.item_id in ids for h in hits)
+    assert hits[0].title.startswith("Film ") and hits[0].score >= hits[-1].score
+    rec = r.recommend([ids[0], ids[4], ids[8]], k=3)
+    assert len(rec) == 1 and len(rec[0]) == 3
+    with pytest.raises(ValueError, match="not in this model's catalogue: \\[99999\\]"):
+        r.recommend([[ids[0], 99999]])
+    with pytest.raises(ValueError, match="k must be"):
+        r.search("x", k=0)
+    assert main(["-q", "search", str(trained), "comedy movie", "--k", "4", "--json"]) == 0
+    out = _json.loads(capsys.readouterr().out)
+    assert [h["rank"] for h in out[0]] == [1, 2, 3, 4] and out[0][0]["item_id"] in ids
+    assert main(["-q", "recommend", str(trained), "--history", f"{ids[1]},{ids[5]}", "--k", "3"]) == 0
+    assert "rank" in capsys.readouterr().out
+    assert main(["-q", "recommend", str(trained), "--history", "123456"]) == 2

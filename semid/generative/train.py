@@ -87,6 +87,15 @@ def _val_loss(backend, module, ex: TrainExamples, device, batch_size: int) -> fl
     return total / max(count, 1)
 
 
+def _save_catalogue(dataset, out: Path) -> None:
+    """``catalogue.parquet``: the items' own ids and titles, in index order (semid.Retriever reads it)."""
+    from semid.generative.api import CATALOGUE
+
+    items = dataset.items
+    title = items["title"] if "title" in items.columns else items["text"].str.slice(0, 80)
+    items[["item_id"]].assign(title=title.fillna("").astype(str).to_numpy()).to_parquet(out / CATALOGUE, index=False)
+
+
 def _to(batch: dict, device) -> dict:
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -263,6 +272,7 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
         with atomic_dir(out_dir) as tmp:
             backend.save(tmp)
             ids.save(tmp / "ids")
+            _save_catalogue(dataset, tmp)
             save_npy(tmp / "popularity.npy", dataset.train_counts)
             write_json(tmp / "config.json", {
                 "format": FORMAT, "run_key": run_key, "backend": backend.name, "backend_config": backend.describe(),

@@ -1,0 +1,79 @@
+"""``semid search`` and ``semid recommend``: ask a trained model for items."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+SEARCH_EPILOG = """examples:
+  semid search runs/quickstart/synthetic/model/multi-task__rq-kmeans__suffix__s0 "a funny space adventure"
+  semid search MODEL "dark thriller" "romantic comedy" --k 5 --json"""
+
+REC_EPILOG = """examples:
+  semid recommend runs/quickstart/synthetic/model/multi-task__rq-kmeans__suffix__s0 --history 3,17,42
+  semid recommend MODEL --history 1,2,3 --k 20 --json
+
+Item ids are the catalogue's own (the item_id column of your data), oldest first."""
+
+
+def _common(p) -> None:
+    p.add_argument("model", help="trained model directory (semid train --out, or RUN/DATASET/model/VARIANT)")
+    p.add_argument("--k", type=int, default=10, help="items to return (default 10)")
+    p.add_argument("--beam", type=int, help="beam width (default max(k, 30))")
+    p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    p.add_argument("--json", action="store_true", help="print JSON (one list of {rank, item_id, title, score} per input)")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("search", help="search a trained model with text queries",
+                              description="Print the top items a trained model generates for each query.",
+                              epilog=SEARCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    p.add_argument("queries", nargs="+", help="one or more query strings")
+    p.set_defaults(func=_search)
+    p = subparsers.add_parser("recommend", help="recommend the next items for a history of item ids",
+                              description="Print the top next items a trained model generates for a user history.",
+                              epilog=REC_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    p.add_argument("--history", required=True, action="append",
+                   help="comma-separated item ids, oldest first (repeat for several histories)")
+    p.set_defaults(func=_recommend)
+
+
+def _parse_id(s: str):
+    s = s.strip()
+    try:
+        return int(s)
+    except ValueError:
+        return s
+
+
+def _print(inputs: list[str], results, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([[{"rank": r + 1, "item_id": h.item_id, "title": h.title, "score": round(h.score, 4)}
+                           for r, h in enumerate(lst)] for lst in results], default=str))
+        return
+    for text, lst in zip(inputs, results, strict=True):
+        print(f"{text}")
+        print(f"{'rank':>4}  {'item_id':<12} {'score':>8}  title")
+        for r, h in enumerate(lst, 1):
+            print(f"{r:>4}  {h.item_id!s:<12} {h.score:>8.3f}  {h.title}")
+        print()
+
+
+def _search(args: argparse.Namespace) -> int:
+    from semid.generative.api import Retriever
+
+    r = Retriever.load(args.model, device=args.device)
+    _print(args.queries, r.search(args.queries, k=args.k, beam_size=args.beam), args.json)
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from semid.generative.api import Retriever
+
+    histories = [[_parse_id(x) for x in h.split(",") if x.strip()] for h in args.history]
+    r = Retriever.load(args.model, device=args.device)
+    _print([f"history {h}" for h in args.history], r.recommend(histories, k=args.k, beam_size=args.beam), args.json)
+    return 0
