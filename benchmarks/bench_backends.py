@@ -136,10 +136,14 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=256, help="test queries decoded per beam size")
     ap.add_argument("--batch", type=int, default=64, help="decoding batch")
     ap.add_argument("--encode-queries", type=int, default=10000, help="training queries timed for the encoding cost")
+    ap.add_argument("--from-json", action="store_true", help="only rewrite backends.md from backends.json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args)))
+        return
+    if args.from_json:
+        write_markdown(json.loads((RESULTS / "backends.json").read_text()))
         return
     if not Path(args.ml_path, "movies.csv").exists():
         sys.exit(f"ml-latest-small not found at {args.ml_path}; pass --ml-path DIR")
@@ -159,14 +163,20 @@ def main() -> None:
     res["train_speedup"] = res["ed"]["train_examples_per_s"] / res["t5"]["train_examples_per_s"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "backends.json").write_text(json.dumps(res, indent=2) + "\n")
+    write_markdown(res)
+
+
+def write_markdown(res: dict) -> None:
     e, t, enc = res["ed"], res["t5"], res["encode"]
+    st = res["setup"]
     lines = [
         "# Generative backends on ml-latest-small: encoder-decoder vs the `small` T5", "",
         "Command: `python benchmarks/bench_backends.py --ml-path ../shared/data/ml-latest-small "
-        f"--threads {args.threads}` (one run, each row measured in its own process, CPU, {args.threads} torch threads).", "",
-        f"Same joint training examples ({e['n_train_examples']:,}), same IDs (RQ-KMeans 2x256 + suffix, content), "
-        f"same batch ({e['batch_size']}), {args.steps} timed steps after 2 warm-up steps; decoding: "
-        f"{args.queries} test queries in batches of {args.batch}, trie-constrained beam search.", "",
+        f"--threads {st['threads']}` (one run, each row measured in its own process, CPU, {st['threads']} torch threads).", "",
+        f"The same joint training examples ({t['n_train_examples']:,} queries and rec targets; the encoder-decoder also "
+        f"trains on the item texts, {e['n_train_examples']:,} in all), same IDs (RQ-KMeans 2x256 + suffix, content), "
+        f"same batch ({e['batch_size']}), {st['steps']} timed steps after 2 warm-up steps; decoding: "
+        f"{st['queries']} test queries in batches of {st['decode_batch']}, trie-constrained beam search.", "",
         "| backend | parameters | train examples/s | decode q/s beam 30 | decode q/s beam 60 | peak RSS (MB) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
