@@ -54,6 +54,16 @@ def build_tiny_dataset(n_items: int = 40, n_users: int = 30, seed: int = 0) -> D
     return make_dataset(items, inter, queries, meta={"source": "tiny"})
 
 
+def separate_ids(n: int):
+    """``separate`` IDs for n items: search levels 4 x 3, rec levels 6 x 2, each task its own tokens."""
+    from semid.ids.types import SemanticIDs
+
+    rng = np.random.default_rng(1)
+    codes = np.stack([np.arange(n) % 4, rng.integers(0, 3, n), rng.integers(0, 6, n), np.arange(n) % 2], 1)
+    return SemanticIDs(codes, ["s0", "s1", "r0", "r1"], [4, 3, 6, 2], {"search": [0, 1], "rec": [2, 3]},
+                       scheme="separate")
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset() -> Dataset:
     return build_tiny_dataset()

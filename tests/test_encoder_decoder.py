@@ -10,6 +10,7 @@ import torch
 from semid.generative import TrainConfig, load_model, train_model
 from semid.generative.query_states import QueryStates, encode_states
 from semid.ids.types import SemanticIDs
+from tests.conftest import separate_ids
 
 TINY = dict(batch_size=16, lr=3e-3, d_model=32, heads=2, d_ff=64, decoder_layers=1, rec_layers=1, max_history=5,
             save_steps=2, dropout=0.0)
@@ -27,13 +28,6 @@ def genre_ids(n: int) -> SemanticIDs:
     """Level 0 is the item's genre (item i has genre i % 4), level 1 tells the items apart."""
     codes = np.stack([np.arange(n) % 4, np.arange(n) // 4], 1)
     return SemanticIDs(codes, ["a", "b"], [4, int(codes[:, 1].max()) + 1], {"search": [0, 1], "rec": [0, 1]})
-
-
-def separate_ids(n: int) -> SemanticIDs:
-    rng = np.random.default_rng(1)
-    codes = np.stack([np.arange(n) % 4, rng.integers(0, 3, n), rng.integers(0, 6, n), np.arange(n) % 2], 1)
-    return SemanticIDs(codes, ["s0", "s1", "r0", "r1"], [4, 3, 6, 2], {"search": [0, 1], "rec": [2, 3]},
-                       scheme="separate")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from semid.generative import TrainConfig, load_model, train_model
 from semid.generative.examples import TaskEncoder, build_examples
 from semid.generative.model import add_id_tokens, build_model
 from semid.ids.types import SemanticIDs
+from tests.conftest import separate_ids
 
 TINY = dict(backend="t5", batch_size=16, lr=3e-3, small_vocab_size=120, small_d_model=32, small_d_ff=64, small_layers=1,
             small_decoder_layers=1, small_heads=2, max_history=5, save_steps=2)
@@ -27,13 +28,6 @@ def shared_ids(n: int, seed: int = 0) -> SemanticIDs:
     rng = np.random.default_rng(seed)
     codes = np.stack([np.arange(n) % 4, rng.integers(0, 5, n)], 1)
     return SemanticIDs(codes, ["a", "b"], [4, 5], {"search": [0, 1], "rec": [0, 1]})
-
-
-def separate_ids(n: int) -> SemanticIDs:
-    rng = np.random.default_rng(1)
-    codes = np.stack([np.arange(n) % 4, rng.integers(0, 3, n), rng.integers(0, 6, n), np.arange(n) % 2], 1)
-    return SemanticIDs(codes, ["s0", "s1", "r0", "r1"], [4, 3, 6, 2], {"search": [0, 1], "rec": [2, 3]},
-                       scheme="separate")
 
 
 @pytest.fixture(scope="module")
