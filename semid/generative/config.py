@@ -25,6 +25,7 @@ class TrainConfig:
     # measured on ml-latest-small (1 epoch, content IDs): d_ff 256, 1 decoder block and no rec block
     # reach the same search / rec recall as d_ff 512, 2 blocks and 1 rec block (0.049 / 0.098 vs
     # 0.050 / 0.102, at lr 5e-3 / batch 256 against lr 2e-3 / batch 128) in a quarter of the time
+    # (single seed: benchmarks/results/ed_settings.md)
     d_ff: int = field(default=256, metadata={"help": "encoder-decoder: feed-forward size"})
     decoder_layers: int = field(default=1, metadata={"help": "encoder-decoder: decoder blocks (self + cross attention)"})
     rec_layers: int = field(default=0, metadata={"help": "encoder-decoder: self-attention blocks over the rec history before the decoder reads it (0: the decoder cross-attends to the history's ID embeddings directly)"})
