@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 from semid.data import Dataset
 from semid.embed import load_embeddings
 from semid.evaluate.generative import evaluate_generative
 from semid.generative import TrainConfig, train_model
 from semid.generative.query_states import encode_states
 from semid.ids import build_ids
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
 R = Path("runs/movielens-small/ml-latest-small")
 ds = Dataset.load(R / "data")
@@ -40,7 +41,7 @@ if not (W / "its").exists():
     t0 = time.time()
     encode_states(ds.texts, "all-MiniLM-L6-v2", 64, show_progress=False).save(W / "its")
     print("item encode s", time.time() - t0, flush=True)
-epochs = float(sys.argv[1]); tag = sys.argv[2]
+epochs, tag = float(sys.argv[1]), sys.argv[2]
 extra = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
 cfg = TrainConfig(epochs=epochs, max_history=10, **extra)
 out = W / f"m-{tag}"
