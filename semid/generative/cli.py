@@ -35,7 +35,7 @@ Rerunning the same command after an interruption resumes from the newest checkpo
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train the joint generative model (search + rec)",
-                              description="Train a seq2seq model with Semantic-ID tokens on search and recommendation jointly.",
+                              description="Train the generative retriever (search: query -> item ID; rec: history IDs -> next item ID) jointly, with the encoder-decoder backend (default) or a T5.",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="prepared dataset directory (semid data prepare)")
     p.add_argument("--ids", required=True, help="Semantic IDs directory (semid ids build)")
