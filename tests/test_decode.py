@@ -65,7 +65,7 @@ class _Case:
 
     def one(self, memory, b: int):
         """The memory of input ``b`` alone, without its padding."""
-        return self.backend._select(memory, b)
+        return self.backend.select(memory, b)
 
 
 BACKENDS = ["t5", "encoder-decoder"]

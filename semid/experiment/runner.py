@@ -218,7 +218,7 @@ class _Runner:
         train_opts["seed"] = v.seed
         tc = from_dict(TrainConfig, train_opts, where="train")
         states_path, states_key, item_path, item_key = None, None, None, None
-        if tc.backend == "encoder-decoder" and "search" in tc.tasks and tc.encoder_train_layers == 0:
+        if tc.caches_states:
             states_path, states_key = self.query_states(v.dataset, tc.encoder, tc.max_query_tokens)
             if tc.item_texts:
                 item_path, item_key = self.query_states(v.dataset, tc.encoder, tc.max_query_tokens, what="item")

@@ -97,6 +97,12 @@ class TrainConfig:
         if self.small_d_model % self.small_heads:
             raise ValueError(f"TrainConfig.small_d_model ({self.small_d_model}) must divide by small_heads ({self.small_heads})")
 
+    @property
+    def caches_states(self) -> bool:
+        """True when training reads the frozen encoder's cached states (encoder-decoder with a
+        frozen encoder and a search task); a fine-tuned encoder reads the texts every step."""
+        return self.backend == "encoder-decoder" and "search" in self.tasks and self.encoder_train_layers == 0
+
     def small_sizes(self) -> dict:
         return dict(vocab_size=self.small_vocab_size, d_model=self.small_d_model, d_ff=self.small_d_ff,
                     num_layers=self.small_layers, num_decoder_layers=self.small_decoder_layers,

@@ -19,7 +19,7 @@ from semid.ids.types import SemanticIDs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TaskEncoder", "Examples", "build_examples", "SEARCH_PREFIX", "REC_PREFIX"]
+__all__ = ["TaskEncoder", "Examples", "build_examples", "rec_pairs", "SEARCH_PREFIX", "REC_PREFIX"]
 
 SEARCH_PREFIX = "search: "
 REC_PREFIX = "recommend:"
@@ -87,6 +87,18 @@ class Examples:
         return Examples([self.input_ids[i] for i in idx], [self.labels[i] for i in idx], [self.task[i] for i in idx])
 
 
+def rec_pairs(dataset, rec_targets: str, max_history: int):
+    """Yield ``(history, target)`` for every rec training example: int item indices of the up to
+    ``max_history`` items before position t, and the item at t (``all``: every t >= 1 of each
+    user's training history; ``last``: only the last)."""
+    if rec_targets not in REC_TARGETS:
+        raise ValueError(f"rec_targets must be one of {list(REC_TARGETS)}, got {rec_targets!r}")
+    for hist in dataset.user_histories(("train",)).values():
+        positions = range(1, len(hist)) if rec_targets == "all" else ([len(hist) - 1] if len(hist) > 1 else [])
+        for t in positions:
+            yield hist[max(0, t - max_history):t], int(hist[t])
+
+
 def build_examples(dataset, encoder: TaskEncoder, rec_targets: str = "all", tasks: tuple[str, ...] = ("search", "rec")) -> Examples:
     """Every training example of both tasks, for one joint training run.
 
@@ -105,11 +117,9 @@ def build_examples(dataset, encoder: TaskEncoder, rec_targets: str = "all", task
         task += ["search"] * len(q)
     if "rec" in tasks:
         n0 = len(inp)
-        for hist in dataset.user_histories(("train",)).values():
-            positions = range(1, len(hist)) if rec_targets == "all" else ([len(hist) - 1] if len(hist) > 1 else [])
-            for t in positions:
-                inp.append(encoder.rec_input(hist[max(0, t - encoder.max_history):t]))
-                lab.append(encoder.target("rec", int(hist[t])))
+        for hist, target in rec_pairs(dataset, rec_targets, encoder.max_history):
+            inp.append(encoder.rec_input(hist))
+            lab.append(encoder.target("rec", target))
         task += ["rec"] * (len(inp) - n0)
     logger.info("built %d search and %d rec training examples", task.count("search"), task.count("rec"))
     return Examples(inp, lab, task)

@@ -124,7 +124,7 @@ def _build_backend(dataset, ids: SemanticIDs, cfg: TrainConfig, ckpt_dir: Path, 
     if cfg.backend == "t5":
         return cls.create(dataset, ids, cfg, ckpt_dir / "init")
     qs = its = None
-    if "search" in cfg.tasks and cfg.encoder_train_layers == 0:  # a fine-tuned encoder reads the texts each step
+    if cfg.caches_states:
         qs = _states(query_states, dataset.queries_for("train")["text"].tolist(), ckpt_dir / "query-states", cfg,
                      show_progress)
         if cfg.item_texts:

@@ -99,7 +99,7 @@ class Backend(ABC):
         n, L = codes.shape
         out = np.zeros((B, n), dtype=np.float32)
         for b in range(B):
-            state = self.start(task, self._select(memory, b))
+            state = self.start(task, self.select(memory, b))
             total = torch.zeros(n)
             src = torch.zeros(n, dtype=torch.long)
             for t in range(L):
@@ -112,8 +112,9 @@ class Backend(ABC):
             out[b] = total.numpy()
         return out
 
-    def _select(self, memory: Any, b: int) -> Any:  # pragma: no cover - overridden where used
-        raise NotImplementedError
+    @abstractmethod
+    def select(self, memory: Any, b: int) -> Any:
+        """The memory of input ``b`` alone (batch of one, without padding)."""
 
     # --------------------------------------------------------------- training
     @abstractmethod

@@ -32,6 +32,7 @@ import torch
 
 from semid.generative.backends.base import Backend, TrainExamples
 from semid.generative.backends.id_decoder import TASK_INDEX, DecoderCache, IDDecoder
+from semid.generative.examples import rec_pairs
 from semid.generative.query_states import QueryStates, encode_states, load_encoder, token_states
 from semid.ids.types import SemanticIDs
 
@@ -77,7 +78,6 @@ class EncoderDecoderBackend(Backend):
         self._text_encoder = None
         #: encoder + decoder, when the encoder's top layers train (else None: the decoder alone trains)
         self.joint = None
-        self.texts: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ model
     @property
@@ -147,7 +147,7 @@ class EncoderDecoderBackend(Backend):
     def batch_size_of(self, memory: EDMemory) -> int:
         return int(memory.memory.shape[0])
 
-    def _select(self, memory: EDMemory, b: int) -> EDMemory:
+    def select(self, memory: EDMemory, b: int) -> EDMemory:
         return EDMemory(memory.memory[b:b + 1], memory.mask[b:b + 1], memory.task)
 
     @torch.inference_mode()
@@ -190,35 +190,28 @@ class EncoderDecoderBackend(Backend):
         inputs: list[Any] = []
         labels: list[np.ndarray] = []
         task: list[str] = []
-        if "search" in self.tasks and self.joint is not None:  # fine-tuning: texts, encoded every step
+        if "search" in self.tasks:
             q = dataset.queries_for("train")
-            inputs += q["text"].tolist() + (list(dataset.texts) if self.settings.get("item_texts") else [])
-            items = q["item_index"].to_numpy().tolist() + (list(range(dataset.n_items)) if self.settings.get("item_texts") else [])
-            labels += [self.item_tokens["search"][int(i)] for i in items]
-            task += ["search"] * len(items)
-        elif "search" in self.tasks:
-            q = dataset.queries_for("train")
-            if self.states is None or len(self.states) != len(q):
-                raise ValueError("the encoder-decoder backend needs the training queries' encoder states "
-                                 "(semid.generative.query_states); none match this dataset")
-            items = q["item_index"].to_numpy()
-            inputs += list(range(len(q)))
-            labels += [self.item_tokens["search"][int(i)] for i in items]
-            task += ["search"] * len(q)
-            if self.item_states is not None:  # rows after the queries' are item texts
-                if len(self.item_states) != dataset.n_items:
+            items = q["item_index"].to_numpy().tolist()
+            with_items = self.settings.get("item_texts") if self.joint is not None else self.item_states is not None
+            if with_items:
+                items += list(range(dataset.n_items))
+            if self.joint is not None:  # fine-tuning: the texts themselves, encoded every step
+                inputs += q["text"].tolist() + (list(dataset.texts) if with_items else [])
+            else:  # rows of the cached states; the rows after the queries' are the item texts
+                if self.states is None or len(self.states) != len(q):
+                    raise ValueError("the encoder-decoder backend needs the training queries' encoder states "
+                                     "(semid.generative.query_states); none match this dataset")
+                if with_items and len(self.item_states) != dataset.n_items:
                     raise ValueError(f"item-text states hold {len(self.item_states)} texts, the dataset {dataset.n_items} items")
-                inputs += list(range(len(q), len(q) + dataset.n_items))
-                labels += [self.item_tokens["search"][i] for i in range(dataset.n_items)]
-                task += ["search"] * dataset.n_items
+                inputs += list(range(len(items)))
+            labels += [self.item_tokens["search"][i] for i in items]
+            task += ["search"] * len(items)
         if "rec" in self.tasks:
-            n0 = len(inputs)
-            for hist in dataset.user_histories(("train",)).values():
-                positions = range(1, len(hist)) if self.rec_targets == "all" else ([len(hist) - 1] if len(hist) > 1 else [])
-                for t in positions:
-                    inputs.append(self.history_tokens(hist[max(0, t - self.max_history):t]))
-                    labels.append(self.item_tokens["rec"][int(hist[t])])
-            task += ["rec"] * (len(inputs) - n0)
+            for hist, target in rec_pairs(dataset, self.rec_targets, self.max_history):
+                inputs.append(self.history_tokens(hist))
+                labels.append(self.item_tokens["rec"][target])
+                task.append("rec")
         logger.info("built %d search and %d rec training examples", task.count("search"), task.count("rec"))
         return TrainExamples(inputs, labels, task)
 
@@ -303,20 +296,22 @@ class EncoderDecoderBackend(Backend):
         (and, with ``cfg.item_texts``, the item texts'): those given, checked, or encoded now."""
         search = "search" in cfg.tasks
         finetune = search and cfg.encoder_train_layers > 0
-        if finetune:
-            states = item_states = None
-        if search and not finetune:
+        if cfg.caches_states:
             texts = _train_query_texts(dataset)
             if states is None:
                 states = encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress)
             states.check(cfg.encoder, cfg.max_query_tokens, texts)
-        if search and cfg.item_texts and not finetune:
-            if item_states is None:
-                item_states = encode_states(dataset.texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress)
-            item_states.check(cfg.encoder, cfg.max_query_tokens, dataset.texts, where="item-text states")
-        elif not finetune:
-            item_states = None
-        enc_dim = states.dim if states is not None else _encoder_dim(cfg.encoder, cfg.max_query_tokens)
+            if not cfg.item_texts:
+                item_states = None
+            else:
+                if item_states is None:
+                    item_states = encode_states(dataset.texts, cfg.encoder, cfg.max_query_tokens,
+                                                show_progress=show_progress)
+                item_states.check(cfg.encoder, cfg.max_query_tokens, dataset.texts, where="item-text states")
+        else:  # no search task, or a fine-tuned encoder that reads the texts every step
+            states = item_states = None
+        enc = load_encoder(cfg.encoder, cfg.max_query_tokens, device="cpu") if finetune else None
+        enc_dim = states.dim if states is not None else _encoder_dim(enc or load_encoder(cfg.encoder, cfg.max_query_tokens))
         settings = {"encoder": cfg.encoder, "max_query_tokens": cfg.max_query_tokens, "enc_dim": enc_dim,
                     "d_model": cfg.d_model, "heads": cfg.heads, "d_ff": cfg.d_ff, "layers": cfg.decoder_layers,
                     "rec_layers": cfg.rec_layers, "dropout": cfg.dropout, "max_history": cfg.max_history,
@@ -326,14 +321,12 @@ class EncoderDecoderBackend(Backend):
         if finetune:
             from semid.generative.backends.encoder_finetune import JointModule, unfreeze_top_layers
 
-            enc = load_encoder(cfg.encoder, cfg.max_query_tokens, device="cpu")
             unfreeze_top_layers(enc, cfg.encoder_train_layers)
             be._text_encoder = enc
             be.joint = JointModule(be.decoder, enc)
         return be
 
 
-def _encoder_dim(name: str, max_tokens: int) -> int:
-    enc = load_encoder(name, max_tokens)
+def _encoder_dim(enc) -> int:
     dim = getattr(enc, "get_embedding_dimension", None) or enc.get_sentence_embedding_dimension
     return int(dim())

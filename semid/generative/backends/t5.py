@@ -134,7 +134,7 @@ class T5Backend(Backend):
     def batch_size_of(self, memory: T5Memory) -> int:
         return int(memory.hidden.shape[0])
 
-    def _select(self, memory: T5Memory, b: int) -> T5Memory:
+    def select(self, memory: T5Memory, b: int) -> T5Memory:
         n = int(memory.mask[b].sum())
         return T5Memory(memory.hidden[b:b + 1, :n], memory.mask[b:b + 1, :n], memory.task)
 
