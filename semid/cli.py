@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "semid.ids.cli",
     "semid.generative.cli",
     "semid.generative.query_cli",
+    "semid.serve.cli",
     "semid.evaluate.cli",
     "semid.experiment_cli",
     "semid.studies.cli",

@@ -8,6 +8,11 @@
 
 Scores are the model's log-probabilities of the items' IDs (items sharing an ID share its score).
 The model directory holds everything needed (``catalogue.parquet``: item ids and titles).
+
+New items join without retraining: ``r.add_items("new-items")`` takes the directory written by
+``semid ids encode`` (or a :class:`~semid.ids.encode.NewItems`), puts their IDs into the
+decoder's trie and the catalogue, and ``search`` can return them at once. They cannot appear in
+a ``recommend`` history yet (the backend's history tokens are fixed at load).
 """
 
 from __future__ import annotations
@@ -36,11 +41,15 @@ class Hit:
 class Retriever:
     """A trained generative model answering search queries and histories (module docstring)."""
 
-    def __init__(self, generative, catalogue) -> None:
+    def __init__(self, generative, catalogue, popularity: np.ndarray | None = None) -> None:
         self._gen = generative
         self._ids = catalogue["item_id"].tolist()
         self._titles = catalogue["title"].astype(str).tolist()
         self._index = {i: n for n, i in enumerate(self._ids)}
+        self._popularity = popularity
+        #: items the model was trained with (rows after these were added by add_items)
+        self.n_trained = len(self._ids)
+        self._base_fingerprint: str | None = None
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, device: str | None = None) -> Retriever:
@@ -55,7 +64,12 @@ class Retriever:
         if not (path / CATALOGUE).exists():
             raise FileNotFoundError(f"{path / CATALOGUE} is missing: this model was trained before semid saved the "
                                     f"catalogue with it; retrain it (semid train) to use it here")
-        return cls(gen, pd.read_parquet(path / CATALOGUE))
+        pop = np.load(path / "popularity.npy") if (path / "popularity.npy").exists() else None
+        return cls(gen, pd.read_parquet(path / CATALOGUE), pop)
+
+    @property
+    def device(self) -> str:
+        return str(self._gen.device)
 
     @property
     def n_items(self) -> int:
@@ -64,6 +78,53 @@ class Retriever:
     def item(self, item_id) -> Hit:
         """The catalogue entry of ``item_id`` (score 0)."""
         return Hit(item_id, self._titles[self._to_index([item_id])[0]], 0.0)
+
+    def find(self, item_id) -> Any:
+        """The catalogue's own id for ``item_id`` given as it is or as text (``"42"`` -> ``42``
+        when the catalogue's ids are integers); None when the catalogue has no such item."""
+        if item_id in self._index:
+            return item_id
+        if isinstance(item_id, str):
+            try:
+                n = int(item_id)
+            except ValueError:
+                return None
+            return n if n in self._index else None
+        return None
+
+    def add_items(self, items) -> dict[str, int]:
+        """Make new items retrievable without retraining.
+
+        items: a directory written by ``semid ids encode`` or a :class:`~semid.ids.encode.NewItems`
+        for the IDs this model was trained on. Their IDs are completed against every item already
+        here (a free suffix, as ``semid ids encode`` does), appended to the catalogue and inserted
+        into the tries. Returns counts (``n_new``, ``own_id``, ``shared_id``, ``unseen_quantizer_codes``).
+        """
+        from semid.generative.trie import IDTrie
+        from semid.ids.encode import NewItems, assign_codes, extend_ids, ids_fingerprint
+
+        new = items if isinstance(items, NewItems) else NewItems.load(items)
+        if self._base_fingerprint is None:  # the trained IDs (taken before the first addition)
+            self._base_fingerprint = ids_fingerprint(self._gen.ids)
+        if new.ids_fingerprint != self._base_fingerprint:
+            raise ValueError("the new items were encoded for other IDs than this model's (ids fingerprint differs); "
+                             "run `semid ids encode --ids` on the IDs directory this model was trained on")
+        clash = [i for i in new.item_ids if i in self._index]
+        if clash:
+            raise ValueError(f"{len(clash)} new item id(s) are already in the catalogue: {clash[:5]}")
+        assigned = assign_codes(self._gen.ids, new.quantizer_codes)
+        ids = extend_ids(self._gen.ids, assigned)
+        pop = None
+        if self._popularity is not None:  # new items have no training interactions
+            pop = np.concatenate([self._popularity, np.zeros(ids.n_items - len(self._popularity), dtype=np.int64)])
+        tries = {t: IDTrie.build(ids, t, pop) for t in self._gen.tries}
+        # swap everything in only when all of it is built (a request never sees half an update)
+        start = len(self._ids)
+        self._gen.ids, self._gen.tries, self._popularity = ids, tries, pop
+        self._ids = self._ids + list(new.item_ids)
+        self._titles = self._titles + [str(t) for t in new.titles]
+        self._index = {**self._index, **{i: start + n for n, i in enumerate(new.item_ids)}}
+        return assigned.summary()
 
     def _to_index(self, item_ids) -> list[int]:
         unknown = [i for i in item_ids if i not in self._index]
@@ -103,6 +164,10 @@ class Retriever:
         if any(len(h) == 0 for h in histories):
             raise ValueError("every history needs at least one item id")
         idx = [np.asarray(self._to_index(list(h)), dtype=np.int64) for h in histories]
+        added = sorted({self._ids[i] for h in idx for i in h if i >= self.n_trained}, key=str)
+        if added:
+            raise ValueError(f"item id(s) {added[:5]} were added after training (add_items); a history can hold "
+                             f"only items the model was trained with")
         return self._hits(self._gen.retrieve("rec", idx, k=k, beam_size=beam_size or max(k, 30),
                                              num_groups=num_groups, diversity_penalty=diversity_penalty,
                                              batch_size=batch_size))

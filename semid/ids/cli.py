@@ -1,4 +1,4 @@
-"""``semid ids build`` and ``semid ids inspect``."""
+"""``semid ids build``, ``semid ids inspect`` and ``semid ids encode``."""
 
 from __future__ import annotations
 
@@ -88,6 +88,36 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from semid.ids.encode import encode_new_items, read_items_table
+
+    paths = list(args.embeddings)
+    if len(paths) not in (1, 2):
+        raise ValueError(f"--embeddings takes one file (shared IDs) or two (SEARCH REC), got {len(paths)}")
+    embeddings: Any = load_vectors(paths[0]) if len(paths) == 1 else \
+        {"search": load_vectors(paths[0]), "rec": load_vectors(paths[1])}
+    n = len(embeddings) if len(paths) == 1 else len(embeddings["search"])
+    item_ids, titles = read_items_table(args.items, n)
+    new = encode_new_items(args.ids, embeddings, item_ids, titles)
+    new.info["embeddings"] = [str(p) for p in paths]
+    out = new.save(args.out)
+    s = new.info
+    print(f"{s['n_new']} new items: {s['own_id']} with an ID of their own, {s['shared_id']} sharing an ID "
+          f"(suffix level full), {s['unseen_quantizer_codes']} with quantizer codes no trained item has")
+    print(f"wrote {out}/ (codes.npy, quantizer_codes.npy, items.parquet, config.json); "
+          f"serve them with: semid serve MODEL --new-items {out}")
+    return 0
+
+
+ENCODE_EPILOG = """examples:
+  semid ids encode --ids runs/quickstart/synthetic/ids/multi-task__rq-kmeans__suffix__s0 \\
+      --embeddings new_items.npy --items new_items.csv --out new-items
+  semid serve MODEL --new-items new-items        # the new items are searchable at once
+
+The embeddings must come from the same source the IDs were built from (the same embedder
+applied to the new items' text); give two files (SEARCH REC) for separate/prefix-share IDs."""
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("ids", help="build and inspect Semantic IDs")
     sub = p.add_subparsers(dest="ids_command", metavar="SUBCOMMAND")
@@ -113,4 +143,15 @@ def register(subparsers: Any) -> None:
     i = sub.add_parser("inspect", help="print the diagnostics of an IDs directory")
     i.add_argument("dir")
     i.set_defaults(func=_cmd_inspect)
+    e = sub.add_parser("encode", help="IDs for new items from the saved quantizer, without retraining",
+                       description="Give new items Semantic IDs with the quantizer saved by `semid ids build` "
+                                   "(a free suffix where the code tuple is taken).",
+                       epilog=ENCODE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("--ids", required=True, help="the IDs directory written by `semid ids build` (RUN/DATASET/ids/NAME)")
+    e.add_argument("--embeddings", required=True, nargs="+", metavar="FILE_OR_DIR",
+                   help="the new items' float32 (m, d) .npy or embeddings dir; two (SEARCH REC) for two-embedding schemes")
+    e.add_argument("--items", required=True, metavar="CSV_OR_PARQUET",
+                   help="the new items' item_id (and optional title) columns, one row per embedding row")
+    e.add_argument("--out", required=True, help="output directory")
+    e.set_defaults(func=_cmd_encode)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
