@@ -39,6 +39,7 @@ once per dataset (with ``embedding_seed``); the seed varies the quantizer and th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from semid.config import apply_overrides, from_dict, load_config_file, to_dict
@@ -52,11 +53,14 @@ __all__ = [
     "EvalOptions",
     "ExperimentConfig",
     "load_experiment_config",
+    "validate_experiment",
+    "TABLES",
 ]
 
 SOURCES = ("synthetic", "movielens")
 SCHEMES = ("shared", "separate", "prefix-share")
 COLLISIONS = ("none", "suffix")
+TABLES = ("table1", "table2", "table3")
 
 
 @dataclass
@@ -144,6 +148,17 @@ class EvalOptions:
     num_groups: int = field(default=1, metadata={"help": "diverse beam search groups (paper: 30 with beam 60)"})
     diversity_penalty: float = field(default=0.0, metadata={"help": "diverse beam search penalty (paper: 0.25)"})
 
+    def __post_init__(self) -> None:
+        for name in ("k", "beam_size", "num_groups"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"evaluate.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise ValueError(f"evaluate.max_examples must be >= 1 or absent (every example), got {self.max_examples}")
+        if self.beam_size % self.num_groups:
+            raise ValueError(f"evaluate.beam_size ({self.beam_size}) must be a multiple of num_groups ({self.num_groups})")
+        if self.diversity_penalty < 0:
+            raise ValueError(f"evaluate.diversity_penalty must be >= 0, got {self.diversity_penalty}")
+
 
 @dataclass
 class ExperimentConfig:
@@ -184,6 +199,14 @@ class ExperimentConfig:
         rows = [r.name for r in self.schemes]
         if len(set(rows)) != len(rows):
             raise ValueError(f"config: scheme row names must be unique, got {rows}")
+        for row in self.schemes:
+            for t in row.tables:
+                if t not in TABLES:
+                    raise ValueError(f"scheme row {row.name!r}: tables {t!r} is not one of {list(TABLES)}")
+        for q in self.quantizers:
+            for r in q.only_schemes:
+                if r not in rows:
+                    raise ValueError(f"quantizer {q.label!r}: only_schemes {r!r} is not a scheme row; rows: {rows}")
         for d in self.datasets:
             self.ids_for(d)  # unknown keys or bad sizes fail here, not at the first variant
 
@@ -196,9 +219,74 @@ class ExperimentConfig:
         return {**self.train, **dataset.train}
 
 
+def _check(where: str, what: str, fn: Any) -> Any:
+    """``fn()``; a ValueError/TypeError it raises is re-raised naming ``where`` (the file) and
+    ``what`` (the table), unless its message already starts with ``where``."""
+    try:
+        return fn()
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        raise type(exc)(msg if msg.startswith(where) else f"{where}: {what}: {msg}") from None
+
+
+def validate_experiment(cfg: ExperimentConfig, where: str = "config") -> None:
+    """Check every part of ``cfg`` against the registries and the options dataclasses, before any
+    stage runs: embedding methods and their options, quantizer methods, presets and options (one
+    quantizer is built per dataset's ID sizes), [train] (a TrainConfig per dataset and seed) and
+    synthetic dataset options. A bad name or value raises a ValueError/TypeError naming ``where``,
+    the table and the valid choices. Imports only light modules (no model is loaded)."""
+    import inspect
+
+    from semid.embed.registry import get_embedder, make_config
+    from semid.generative.config import TrainConfig
+    from semid.ids.base import get_quantizer_class, level_sizes_for
+    from semid.ids.build import build_ids
+
+    for name, spec in cfg.embeddings.items():
+        at = f"[embeddings.{name}]"
+        _check(where, at, lambda spec=spec: get_embedder(spec.method))
+        _check(where, at, lambda spec=spec: make_config(spec.method, dict(spec.options)))
+        n_inputs = get_embedder(spec.method).n_inputs
+        if len(spec.inputs) != n_inputs:
+            raise ValueError(f"{where}: {at}: method {spec.method!r} takes {n_inputs} input embedding(s), "
+                             f"got inputs = {spec.inputs}")
+    build_params = set(inspect.signature(build_ids).parameters) - {"embeddings", "method", "preset", "seed",
+                                                                      "levels", "codebook_size", "scheme",
+                                                                      "collisions", "popularity", "show_progress",
+                                                                      "method_kwargs"}
+    for q in cfg.quantizers:
+        at = f"[[quantizers]] {q.label!r}"
+        _check(where, at, lambda q=q: get_quantizer_class(q.method))
+        cls = get_quantizer_class(q.method)
+        opts = {k: v for k, v in q.options.items() if k not in build_params}
+        if q.preset is not None:
+            opts["preset"] = q.preset
+        for d in cfg.datasets:
+            ids = cfg.ids_for(d)
+            sizes = level_sizes_for(ids.codebook_size, ids.levels)
+            _check(where, at, lambda cls=cls, sizes=sizes, opts=opts: cls(
+                levels=len(sizes), codebook_size=sizes, seed=0, show_progress=False, **opts))
+    for d in cfg.datasets:
+        for seed in cfg.seeds:
+            at = "[train]" if not d.train else f"[train] with datasets.{d.name}.train"
+            _check(where, at, lambda d=d, seed=seed, at=at: from_dict(TrainConfig, {**cfg.train_for(d), "seed": seed},
+                                                               where=f"{where}: {at}"))
+        if d.source == "synthetic":
+            from semid.data.synthetic import SyntheticConfig
+
+            from_dict(SyntheticConfig, {"seed": d.seed, "min_history": d.min_history, **d.options},
+                      where=f"{where}: datasets.{d.name}.options")
+        elif d.path is not None and not Path(d.path).exists():
+            raise FileNotFoundError(f"{where}: datasets.{d.name}.path {d.path!r} does not exist; "
+                                    "point it at a MovieLens folder or use download = \"ml-latest-small\"")
+
+
 def load_experiment_config(path: str, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read a TOML/YAML/JSON experiment config, apply ``a.b=c`` overrides, validate."""
+    """Read a TOML/YAML/JSON experiment config, apply ``a.b=c`` overrides and validate all of it
+    (:func:`validate_experiment`) before anything runs."""
     data = load_config_file(path)
     if overrides:
         data = apply_overrides(data, overrides)
-    return from_dict(ExperimentConfig, data, where=str(path))
+    cfg = _check(str(path), "config", lambda: from_dict(ExperimentConfig, data, where=str(path)))
+    validate_experiment(cfg, where=str(path))
+    return cfg

@@ -10,10 +10,18 @@
     RUN/<dataset>/ids/<row>__<quantizer>__<coll>__s<seed>/
     RUN/<dataset>/model/<same>/                          the joint generative model
     RUN/<dataset>/eval/<same>/                           metrics.json + per-example hits
-    RUN/results.json                                     one record per variant and baseline
+    RUN/records/<dataset>/<same or baseline>.json        one record per variant and baseline
+    RUN/results.json                                     every record under RUN/records/
     RUN/config.resolved.json, RUN/timings.json
 
-Each stage is reused when its key (config + input keys) is unchanged; see stages.py.
+Each stage folder above is a symlink to ``<folder>@<key8>``, the folder named by its key;
+a stage is reused when its key (config + input keys) is unchanged and its files are intact,
+and model training resumes from its newest checkpoint; see stages.py.
+
+Each record is its own file (written atomically), and ``results.json`` is rebuilt from all of
+them under a lock after every record, so runs that share one RUN (one process per seed or per
+dataset) end with every record of each; a record is replaced only by a newer run of the same
+variant. Delete ``RUN/records/<dataset>/<name>.json`` to drop a variant from the results.
 """
 
 from __future__ import annotations
@@ -24,16 +32,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from semid.config import to_dict
-from semid.experiment.config import DatasetSpec, ExperimentConfig, QuantizerSpec, SchemeSpec
+from semid.experiment.config import (
+    DatasetSpec,
+    ExperimentConfig,
+    QuantizerSpec,
+    SchemeSpec,
+    validate_experiment,
+)
 from semid.experiment.stages import StageCache
 from semid.io import read_json, write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_experiment", "Variant", "plan_variants"]
+__all__ = ["run_experiment", "Variant", "plan_variants", "record_name", "collect_records"]
+
+KIND_ORDER = {"popularity": 0, "dense": 1, "random": 2, "generative": 3}
 
 
 @dataclass(frozen=True)
@@ -87,9 +104,8 @@ class _Runner:
         self.cache = StageCache(run_dir)
         self.show_progress = show_progress
         self.results_path = run_dir / "results.json"
-        self.records: list[dict[str, Any]] = []
         self._datasets: dict[str, Any] = {}
-        self._emb_keys: dict[tuple[str, str], str] = {}
+        self._embs: dict[tuple[str, str], tuple[Path, str]] = {}
 
     # ---------------------------------------------------------------- data
     def dataset(self, spec: DatasetSpec):
@@ -110,8 +126,8 @@ class _Runner:
     # ----------------------------------------------------------- embeddings
     def embedding(self, spec: DatasetSpec, name: str) -> tuple[Path, str]:
         ds, _, data_key = self.dataset(spec)
-        if (spec.name, name) in self._emb_keys:
-            return self.run_dir / spec.name / "embeddings" / name, self._emb_keys[(spec.name, name)]
+        if (spec.name, name) in self._embs:
+            return self._embs[(spec.name, name)]
         emb_spec = self.cfg.embeddings[name]
         inputs = [self.embedding(spec, inp) for inp in emb_spec.inputs]
 
@@ -126,7 +142,7 @@ class _Runner:
         stage_spec = {"data": data_key, "method": emb_spec.method, "options": emb_spec.options,
                       "inputs": [k for _, k in inputs], "seed": self.cfg.embedding_seed}
         path, key = self.cache.run("embeddings", f"{spec.name}/{name}", f"{spec.name}/embeddings/{name}", stage_spec, build)
-        self._emb_keys[(spec.name, name)] = key
+        self._embs[(spec.name, name)] = (path, key)
         return path, key
 
     # ------------------------------------------------------------ baselines
@@ -142,7 +158,7 @@ class _Runner:
         path, _ = self.cache.run("baseline", f"{spec.name}/popularity", f"{spec.name}/eval/popularity",
                                  {"data": data_key, "k": ev.k, "max_examples": ev.max_examples,
                                   "sample_seed": ev.sample_seed, "hits": True}, pop)
-        self._record({"kind": "popularity", "dataset": spec.name}, read_json(path / "metrics.json"),
+        self.record({"kind": "popularity", "dataset": spec.name}, read_json(path / "metrics.json"),
                      {"eval_dir": str(path)})
         if not self.cfg.dense_baselines:
             return
@@ -162,7 +178,8 @@ class _Runner:
 
             path, _ = self.cache.run("dense", f"{spec.name}/{name}", f"{spec.name}/eval/dense-{name}",
                                      {"data": data_key, "embedding": emb_key, "eval": to_dict(self.cfg.evaluate)}, dense)
-            self._record({"kind": "dense", "dataset": spec.name, "embedding": name}, read_json(path / "metrics.json"))
+            self.record({"kind": "dense", "dataset": spec.name, "embedding": name}, read_json(path / "metrics.json"),
+                        {"eval_dir": str(path)})
 
     # ---------------------------------------------------------------- IDs
     def ids(self, v: Variant) -> tuple[Path, str]:
@@ -223,12 +240,15 @@ class _Runner:
             if tc.item_texts:
                 item_path, item_key = self.query_states(v.dataset, tc.encoder, tc.max_query_tokens, what="item")
 
-        def build(path: Path) -> None:
+        def build(path: Path) -> dict[str, Any]:
             from semid.generative import train_model
             from semid.ids.types import SemanticIDs
 
+            resumed = _newest_checkpoint_step(path / "checkpoints")
             train_model(ds, SemanticIDs.load(ids_path), tc, path, show_progress=self.show_progress,
                         query_states=states_path, item_states=item_path)
+            done = read_json(path / "config.json")
+            return {"resumed_from_step": resumed, "steps": done.get("steps")}
 
         spec = {"data": data_key, "ids": ids_key, "train": train_opts}
         if states_key is not None:
@@ -238,7 +258,7 @@ class _Runner:
         return self.cache.run("model", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/model/{v.slug}", spec, build,
                               resumable=True)
 
-    def evaluate(self, v: Variant, model_path: Path, model_key: str) -> dict[str, Any]:
+    def evaluate(self, v: Variant, model_path: Path, model_key: str) -> tuple[Path, dict[str, Any]]:
         ds, _, data_key = self.dataset(v.dataset)
         ev = self.cfg.evaluate
 
@@ -252,7 +272,7 @@ class _Runner:
 
         path, _ = self.cache.run("eval", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/eval/{v.slug}",
                                  {"data": data_key, "model": model_key, "eval": to_dict(ev)}, build)
-        return read_json(path / "metrics.json")
+        return path, read_json(path / "metrics.json")
 
     def random_baseline(self, v: Variant, ids_path: Path, ids_key: str) -> None:
         ds, _, data_key = self.dataset(v.dataset)
@@ -268,26 +288,83 @@ class _Runner:
 
         path, _ = self.cache.run("baseline", f"{v.dataset.name}/random-s{v.seed}", f"{v.dataset.name}/eval/random-ids__s{v.seed}",
                                  {"data": data_key, "ids": ids_key, "eval": to_dict(ev), "seed": v.seed}, build)
-        self._record({"kind": "random", "dataset": v.dataset.name, "seed": v.seed, "ids_from": v.slug},
+        self.record({"kind": "random", "dataset": v.dataset.name, "seed": v.seed, "ids_from": v.slug},
                      read_json(path / "metrics.json"), {"eval_dir": str(path)})
 
     # ------------------------------------------------------------- results
-    def _record(self, keys: dict[str, Any], metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
-        """Replace the record with these ``keys``: scalar metrics plus ``extra`` (kept as given)."""
+    def record(self, keys: dict[str, Any], metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+        """Write the record with these ``keys`` (scalar metrics plus ``extra``, kept as given) to its
+        own file, replacing an earlier one of the same variant, then rebuild ``results.json``."""
         rec = dict(keys)
         rec.update({k: v for k, v in metrics.items() if not isinstance(v, list | dict)})
         rec.update(extra or {})
-        self.records = [r for r in self.records if {k: r.get(k) for k in keys} != keys]
-        self.records.append(rec)
-        self._write()
+        write_json(self.run_dir / "records" / rec["dataset"] / f"{record_name(rec)}.json", rec)
+        self.write_results()
 
-    def _write(self) -> None:
-        write_json(self.results_path, {"name": self.cfg.name, "default_quantizer": self.cfg.quantizers[0].label,
-                                       "records": self.records})
+    def write_results(self) -> None:
+        """``results.json`` from every record file, under a lock shared by all runs into this RUN."""
+        with FileLock(str(self.run_dir / ".results.lock")):
+            records = collect_records(self.run_dir, self.cfg)
+            write_json(self.results_path, {"name": self.cfg.name, "default_quantizer": self.cfg.quantizers[0].label,
+                                           "records": records})
+
+
+def _newest_checkpoint_step(ckpt_dir: Path) -> int:
+    """The step of the newest ``step-N.pt`` in ``ckpt_dir`` (0: none, training starts afresh)."""
+    steps = [int(p.stem.split("-", 1)[1]) for p in ckpt_dir.glob("step-*.pt") if p.stem.split("-", 1)[1].isdigit()]
+    return max(steps, default=0)
+
+
+def record_name(rec: dict[str, Any]) -> str:
+    """The file name (without .json) of a record under ``RUN/records/<dataset>/``."""
+    kind = rec.get("kind")
+    if kind == "generative":
+        q = rec["quantizer"]
+        return f"{rec['row']}__{q}__{rec['collisions']}__s{rec['seed']}"
+    if kind == "popularity":
+        return "popularity"
+    if kind == "dense":
+        return f"dense-{rec['embedding']}"
+    if kind == "random":
+        return f"random-ids__s{rec['seed']}"
+    raise ValueError(f"record of unknown kind {kind!r}: {rec}")
+
+
+def collect_records(run_dir: Path, cfg: ExperimentConfig | None = None) -> list[dict[str, Any]]:
+    """Every record under ``run_dir/records/``, in the config's order (dataset, baselines, then
+    the variants as :func:`plan_variants` lists them); records the config does not name come last.
+
+    A run directory made before records had their own files keeps them in ``results.json``
+    only: they are written out as record files first, so that none is lost.
+    """
+    rec_dir = run_dir / "records"
+    legacy = run_dir / "results.json"
+    if not rec_dir.exists() and legacy.exists():
+        for rec in read_json(legacy).get("records", []):
+            write_json(rec_dir / rec["dataset"] / f"{record_name(rec)}.json", rec)
+    records = [read_json(p) for p in sorted(rec_dir.glob("*/*.json"))] if rec_dir.exists() else []
+    if cfg is None:
+        return records
+    pos = {
+        "dataset": {d.name: i for i, d in enumerate(cfg.datasets)},
+        "row": {r.name: i for i, r in enumerate(cfg.schemes)},
+        "quantizer": {q.label: i for i, q in enumerate(cfg.quantizers)},
+        "collisions": {c: i for i, c in enumerate(cfg.collisions)},
+    }
+
+    def order(r: dict[str, Any]) -> tuple:
+        def at(field: str) -> tuple[int, str]:
+            value = r.get(field)
+            return (pos[field].get(value, len(pos[field])), str(value))
+        return (at("dataset"), KIND_ORDER.get(r.get("kind"), 9), at("row"), at("quantizer"), at("collisions"),
+                r.get("seed", 0), str(r.get("embedding", "")))
+
+    return sorted(records, key=order)
 
 
 def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, show_progress: bool = True) -> Path:
     """Run (or resume) every stage of ``cfg`` under ``run_dir``; returns ``run_dir/results.json``."""
+    validate_experiment(cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.resolved.json", to_dict(cfg))
@@ -310,15 +387,20 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, show_progress: bo
             r.random_baseline(v, ids_path, ids_key)
             random_done.add((v.dataset.name, v.seed))
         model_path, model_key = r.model(v, ids_path, ids_key)
-        metrics = r.evaluate(v, model_path, model_key)
+        eval_path, metrics = r.evaluate(v, model_path, model_key)
         diag = read_json(ids_path / "diagnostics.json")
+        trained = read_json(model_path / "config.json")
         keys = {"kind": "generative", "dataset": v.dataset.name, "row": v.row.name, "tables": v.row.tables,
                 "scheme": v.row.scheme, "embedding": v.row.embedding or f"{v.row.search}+{v.row.rec}",
                 "quantizer": v.quantizer.label, "collisions": v.collisions, "seed": v.seed}
         extra = {"collision_rate": diag.get("collision_rate"), "quantizer_collision_rate": diag.get("quantizer_collision_rate"),
                  "codes_used": list((diag.get("codes_used") or {}).values()), "distinct_ids": diag.get("distinct_ids"),
-                 "max_bucket": diag.get("max_bucket"), "eval_dir": str(run_dir / v.dataset.name / "eval" / v.slug)}
-        r._record(keys, metrics, extra)
+                 "max_bucket": diag.get("max_bucket"), "eval_dir": str(eval_path), "ids_dir": str(ids_path),
+                 "model_dir": str(model_path),
+                 # the training budget, stated in the report
+                 "epochs": trained.get("train_config", {}).get("epochs"), "steps": trained.get("steps"),
+                 "n_train_examples": trained.get("n_train_examples")}
+        r.record(keys, metrics, extra)
         bar.update(1)
     bar.close()
     timings = [vars(s) for s in r.cache.records]

@@ -209,6 +209,8 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
         sched.load_state_dict(state["scheduler"])
         step, history, train_time = int(state["step"]), list(state["history"]), float(state["train_time"])
         n_seen = int(state.get("n_seen", 0))
+        if "rng" in state:  # dropout continues as in an uninterrupted run (same model after a resume)
+            torch.set_rng_state(state["rng"])
         logger.info("resuming from %s (step %d of %d)", latest.name, step, total_steps)
 
     def save_checkpoint() -> None:
@@ -218,7 +220,8 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
 
         buf = io.BytesIO()
         torch.save({"model": accelerator.unwrap_model(model).state_dict(), "optimizer": optim.state_dict(),
-                    "scheduler": sched.state_dict(), "step": step, "history": history, "train_time": train_time, "n_seen": n_seen}, buf)
+                    "scheduler": sched.state_dict(), "step": step, "history": history, "train_time": train_time, "n_seen": n_seen,
+                    "rng": torch.get_rng_state()}, buf)
         atomic_write_bytes(ckpt_dir / f"step-{step}.pt", buf.getvalue())
         for old in sorted(ckpt_dir.glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))[:-2]:
             old.unlink(missing_ok=True)
