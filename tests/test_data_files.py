@@ -50,7 +50,7 @@ def test_files_source_unknown_item_names_the_file(tmp_path):
     ev = pd.read_parquet(events)
     ev.loc[3, "item_id"] = 999
     ev.to_parquet(events)
-    with pytest.raises(SchemaError, match=r"events\.parquet.*unknown items.*999"):
+    with pytest.raises(SchemaError, match=r"events\.parquet.*unknown item.*999"):
         prepare(source="files", items_path=str(items), interactions_path=str(events), show_progress=False)
 
 

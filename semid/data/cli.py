@@ -27,8 +27,15 @@ examples:
   # download the GroupLens archive into the cache first (sha256-checked)
   semid data prepare --source movielens --download ml-25m --out runs/ml25m/data
 
-  # your own catalogue (queries are generated unless --queries-file is given)
+  # your own catalogue (queries are generated unless --queries-file is given); ids may be strings
   semid data prepare --source files --items items.csv --interactions events.parquet --out runs/mine/data
+
+  # the shared Amazon Beauty copy (ASINs as item ids), queries about "products"
+  semid data prepare --source files --items ../shared/data/amazon-beauty/items.csv \
+      --interactions ../shared/data/amazon-beauty/interactions.csv --item-noun product --out runs/beauty/data
+
+  # the Amazon review files as downloaded (2014 reviews_Beauty_5.json.gz + meta_Beauty.json.gz; 2018, 2023)
+  semid data prepare --source amazon --path ~/data/amazon/reviews_Beauty_5.json.gz --out runs/beauty/data
 
   # queries from an OpenAI-compatible LLM, as in the paper (key from $OPENAI_API_KEY or --llm-api-key)
   semid data prepare --source movielens --path ml-latest-small --queries llm \\
@@ -63,19 +70,23 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser(
         "prepare", help="read or generate a catalogue, generate queries, split, write RUN/data",
-        description="Read a catalogue (synthetic or MovieLens), generate 10+10 queries per item, split the "
+        description="Read a catalogue (synthetic, MovieLens, Amazon reviews or your own files), generate 10+10 queries per item, split the "
                     "interactions leave-last-out and write the dataset directory.",
         epilog=_PREPARE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", choices=("synthetic", "movielens", "files"), required=True,
-                   help="where the catalogue comes from (files: your own --items/--interactions)")
+    p.add_argument("--source", choices=("synthetic", "movielens", "files", "amazon"), required=True,
+                   help="where the catalogue comes from (files: your own --items/--interactions; amazon: "
+                        "the Amazon review data at --path)")
     p.add_argument("--out", required=True, metavar="DIR", help="dataset directory to write (replaced atomically)")
-    g = p.add_argument_group("movielens")
+    g = p.add_argument_group("movielens and amazon")
     src = g.add_mutually_exclusive_group()
-    src.add_argument("--path", metavar="DIR", help="an unzipped MovieLens directory (movies.csv+ratings.csv, u.data or ratings.dat)")
+    src.add_argument("--path", metavar="DIR", help="movielens: an unzipped MovieLens directory (movies.csv+ratings.csv, "
+                                                   "u.data or ratings.dat); amazon: a directory with one category's "
+                                                   "reviews and meta files, or the reviews file")
     src.add_argument("--download", metavar="NAME", choices=names, help=f"download a GroupLens archive: {', '.join(names)}")
     g.add_argument("--cache-dir", metavar="DIR", help="download cache (default: $SEMID_CACHE or ~/.cache/semid)")
     g.add_argument("--sha256", metavar="HEX", help="expected sha256 of the downloaded archive (overrides the built-in one)")
     g.add_argument("--base-url", metavar="URL", help="a mirror holding NAME.zip (default: files.grouplens.org)")
+    g.add_argument("--meta", metavar="FILE", help="amazon: the meta_<Category> file (default: the one beside the reviews)")
     g.add_argument("--n-genome-tags", type=int, default=10, metavar="K",
                    help="Tag Genome tags (most relevant first) added to each movie's tags where present (default: 10)")
     g = p.add_argument_group("files (your own data; CSV, TSV, Parquet or JSON Lines)")
@@ -88,6 +99,9 @@ def register(subparsers: Any) -> None:
     g = p.add_argument_group("queries")
     g.add_argument("--queries", choices=("offline", "llm"), default="offline",
                    help="offline: template queries from the metadata (default); llm: the paper's prompt via an LLM")
+    g.add_argument("--item-noun", metavar="WORD",
+                   help="what offline queries call an item (default: movie for synthetic/movielens, product for "
+                        "amazon, item for files); 'movie' keeps the MovieLens phrasings")
     g.add_argument("--llm-base-url", metavar="URL", help="OpenAI-compatible API root (or $OPENAI_BASE_URL)")
     g.add_argument("--llm-model", metavar="NAME", help="chat model name (or $SEMID_LLM_MODEL)")
     g.add_argument("--llm-api-key", metavar="KEY", help="API key (prefer $OPENAI_API_KEY; it is never stored)")
@@ -138,10 +152,16 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     elif args.source == "files":
         if not (args.items and args.interactions):
             raise ValueError("--source files needs --items FILE and --interactions FILE")
+    elif args.source == "amazon":
+        if not args.path or args.download:
+            raise ValueError("--source amazon needs --path (a directory holding reviews_<Category>_5.json.gz and "
+                             "meta_<Category>.json.gz, or the reviews file); --download is for MovieLens only")
     elif not (args.path or args.download):
         raise ValueError("--source movielens needs --path DIR (a local copy) or --download NAME (a GroupLens archive)")
-    if args.source == "movielens" and (args.n_items is not None or args.n_users is not None):
+    if args.source in ("movielens", "amazon", "files") and (args.n_items is not None or args.n_users is not None):
         raise ValueError("--n-items/--n-users only apply to --source synthetic")
+    if args.meta and args.source != "amazon":
+        raise ValueError("--meta only applies to --source amazon")
     path = args.path
     if args.download:
         from semid.data.download import download_movielens
@@ -159,7 +179,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         ds = prepare(source=args.source, path=path, queries=args.queries, min_history=args.min_history,
                      seed=args.seed, synthetic_options=synthetic or None, llm_options=llm or None,
                      n_genome_tags=args.n_genome_tags, show_progress=show, items_path=args.items,
-                     interactions_path=args.interactions, queries_path=args.queries_file)
+                     interactions_path=args.interactions, queries_path=args.queries_file,
+                     item_noun=args.item_noun, meta_path=args.meta)
     except SchemaError as exc:
         if args.source == "movielens" and path:  # e.g. no user with enough history: name the ratings file
             from semid.data.movielens import ratings_file
@@ -177,10 +198,15 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         f"{st['n_items']:,} items ({st['n_head']:,} head, {st['n_torso']:,} torso), {st['n_users']:,} users, "
         f"{st['n_interactions']:,} interactions (train {st['n_interactions_train']:,}, valid "
         f"{st['n_interactions_valid']:,}, test {st['n_interactions_test']:,}; median training history "
-        f"{hl['p50']:g}), {st['n_queries_train']:,} train and {st['n_queries_test']:,} test queries. "
+        f"{hl['p50']:g}), {st['n_queries_train']:,} train and {st['n_queries_test']:,} test queries"
+        f"{_dropped(ds.meta.get('duplicates_dropped', 0))}. "
         f"Wrote {args.out}; inspect it with `semid data stats {args.out}`."
     )
     return 0
+
+
+def _dropped(n: int) -> str:
+    return f"; dropped {n:,} exact duplicate interaction row(s)" if n else ""
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:

@@ -2,10 +2,11 @@
 
 Columns (see semid/data/schema.py):
 
-- items: ``item_id`` (int) and ``text`` (the metadata text), or ``title`` (+ optional
+- items: ``item_id`` (integers or strings: ASINs, SKUs, URIs are kept as they are) and ``text`` (the metadata text), or ``title`` (+ optional
   ``genres``, ``tags`` as ``|``-separated strings, ``description``, ``year``) from which
   ``text`` is built;
-- interactions: ``user_id``, ``item_id``, ``timestamp`` (int), optional ``rating``;
+- interactions: ``user_id`` (integers or strings), ``item_id``, ``timestamp`` (integers, ISO 8601
+  strings or datetimes), optional ``rating``; exact duplicate rows are dropped (counted);
 - queries (optional): ``item_id``, ``text``, ``split`` ("train" or "test").
 
 Errors name the file and the column or row, and say how to fix it.
@@ -23,32 +24,72 @@ from semid.data.schema import SchemaError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_table", "read_items"]
+__all__ = ["read_table", "read_items", "fill_missing_text"]
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
 
 
+# Id columns are read as text so that ids keep their exact spelling ("0205616461" keeps its
+# leading zero); semid.data.schema.normalize_ids turns a column of plain integers into int64.
+_ID_COLUMNS = ("item_id", "user_id")
+
+
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV / TSV / Parquet / JSON Lines file with errors that name the file."""
+    """Read a CSV / TSV / Parquet / JSON Lines file with errors that name the file.
+
+    An empty file or a file with a header but no rows is an error (one line naming the file).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     kind = READERS.get(path.suffix.lower())
     if kind is None:
         raise ValueError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(READERS)}")
+    if path.stat().st_size == 0:
+        raise SchemaError(f"{path}: the file is empty; it needs a header row with the column names and one row per record")
     try:
         if kind == "parquet":
-            return pd.read_parquet(path)
-        if kind == "jsonl":
-            return pd.read_json(path, lines=True)
-        return pd.read_csv(path, sep="\t" if kind == "tsv" else ",", encoding="utf-8")
+            df = pd.read_parquet(path)
+        elif kind == "jsonl":
+            df = pd.read_json(path, lines=True, dtype=False)
+        else:
+            df = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", encoding="utf-8",
+                             dtype=dict.fromkeys(_ID_COLUMNS, str))
     except UnicodeDecodeError as exc:
         raise SchemaError(f"{path}: not UTF-8 text (byte offset {exc.start}); re-save the file as UTF-8") from None
-    except (ValueError, pd.errors.ParserError, OSError) as exc:
-        raise SchemaError(f"{path}: cannot be read as {kind}: {str(exc).splitlines()[0]}") from None
+    except pd.errors.EmptyDataError:
+        raise SchemaError(f"{path}: the file has no content (not even a header row); it needs a header row with "
+                          f"the column names and one row per record") from None
+    except Exception as exc:  # pyarrow, json and the CSV parser raise many types for damaged files
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SchemaError(f"{path}: cannot be read as {kind}: {first}") from None
+    if not isinstance(df, pd.DataFrame):  # a JSON file holding one scalar
+        raise SchemaError(f"{path}: does not hold a table; {kind} files need one record per row")
+    if len(df) == 0:
+        cols = ", ".join(map(str, df.columns)) or "none"
+        raise SchemaError(f"{path}: has a header (columns: {cols}) but no rows; add one row per record")
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
 
 
-def read_items(path: str | os.PathLike) -> pd.DataFrame:
+def fill_missing_text(items: pd.DataFrame, source: str | os.PathLike, noun: str = "item") -> pd.DataFrame:
+    """Items with no text at all get "<noun> <item_id>" as their text, with a warning.
+
+    Policy for real catalogues with a few untitled items (the Amazon Beauty copy has 7): they
+    stay in the catalogue, since interactions point at them, and embedders get their id.
+    """
+    empty = ~items["text"].fillna("").astype(str).str.contains(r"[^\W_]", regex=True)  # no letter or digit
+    if empty.any():
+        ids = items.loc[empty, "item_id"].tolist()
+        logger.warning("%s: %d item(s) have no title or text (e.g. %s); their text is '%s <item_id>'",
+                       source, len(ids), ids[:5], noun)
+        items = items.copy()
+        items["text"] = items["text"].fillna("").astype(str)
+        items.loc[empty, "text"] = [f"{noun} {i}" for i in ids]
+    return items
+
+
+def read_items(path: str | os.PathLike, noun: str = "item") -> pd.DataFrame:
     """Items with a ``text`` column (built from title/genres/tags/description when absent)."""
     from semid.data.movielens import movie_text
 
@@ -61,15 +102,16 @@ def read_items(path: str | os.PathLike) -> pd.DataFrame:
         for col in ("genres", "tags", "description"):
             if col not in items.columns:
                 items[col] = ""
-        items[["genres", "tags", "description"]] = items[["genres", "tags", "description"]].fillna("").astype(str)
+        for col in ("title", "genres", "tags", "description"):
+            items[col] = items[col].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v))
 
         def split(s: str) -> list[str]:
             return [x.strip() for x in s.split("|") if x.strip()]
 
         items["text"] = [
             (movie_text(str(t), split(g), split(tg)) + (f" {d}" if d else "")).strip()
-            for t, g, tg, d in zip(items["title"].fillna(""), items["genres"], items["tags"], items["description"], strict=True)
+            for t, g, tg, d in zip(items["title"], items["genres"], items["tags"], items["description"], strict=True)
         ]
     if "title" not in items.columns:
-        items["title"] = items["text"].astype(str).str.slice(0, 60)
-    return items
+        items["title"] = items["text"].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v)[:60])
+    return fill_missing_text(items, path, noun)

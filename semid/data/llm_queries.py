@@ -48,6 +48,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from semid.data.text import contains_title, normalize, strip_year
@@ -99,7 +100,7 @@ class LLMQueryError(RuntimeError):
     ``item_id`` is ``None`` for errors that concern the whole run (bad key, model or URL).
     """
 
-    def __init__(self, message: str, item_id: int | None = None, problem: str = "") -> None:
+    def __init__(self, message: str, item_id: int | str | None = None, problem: str = "") -> None:
         super().__init__(message)
         self.item_id = item_id
         self.problem = problem
@@ -391,15 +392,21 @@ def _chat(cfg: LLMQueryConfig, messages: list[dict[str, str]]) -> str:
 
 @dataclass
 class _ItemAnswer:
-    item_id: int
+    item_id: int | str
     queries: list[str]
     paraphrases: list[str]
     from_cache: bool
 
 
-def _cache_path(cfg: LLMQueryConfig, item_id: int, messages: list[dict[str, str]]) -> Path:
-    key = hash_json({"model": cfg.model, "messages": messages, "item_id": int(item_id)}, length=16)
-    return cfg.resolved_cache_dir() / f"{int(item_id)}-{key}.json"
+def _id(v: Any) -> int | str:
+    """An item id as a plain Python value: int for integer ids, else str (ASINs, SKUs)."""
+    return int(v) if isinstance(v, int | np.integer) and not isinstance(v, bool) else str(v)
+
+
+def _cache_path(cfg: LLMQueryConfig, item_id: int | str, messages: list[dict[str, str]]) -> Path:
+    key = hash_json({"model": cfg.model, "messages": messages, "item_id": item_id}, length=16)
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", str(item_id))[:60]  # string ids may hold path characters
+    return cfg.resolved_cache_dir() / f"{stem}-{key}.json"
 
 
 def _read_cache(path: Path, n: int) -> tuple[list[str], list[str]] | None:
@@ -425,7 +432,7 @@ def _delay(cfg: LLMQueryConfig, retry: int, retry_after: float | None, rng: rand
 
 def _ask_item(row: Any, cfg: LLMQueryConfig, rng: random.Random,
               stop: threading.Event | None = None) -> _ItemAnswer:
-    item_id, title, n = int(row["item_id"]), _clean(row["title"]), cfg.n_queries
+    item_id, title, n = _id(row["item_id"]), _clean(row["title"]), cfg.n_queries
     messages = build_messages(row, n, cfg.json_instruction)
     path = _cache_path(cfg, item_id, messages)
     cached = _read_cache(path, n)
@@ -446,7 +453,7 @@ def _ask_item(row: Any, cfg: LLMQueryConfig, rng: random.Random,
             content = _chat(cfg, messages)
         except _Retryable as exc:
             problem, retry_after = str(exc), exc.retry_after
-            logger.debug("item %d, try %d/%d: %s", item_id, attempt + 1, tries, problem)
+            logger.debug("item %s, try %d/%d: %s", item_id, attempt + 1, tries, problem)
             continue
         except _Refused as exc:
             if exc.status in (401, 403, 404):
@@ -458,7 +465,7 @@ def _ask_item(row: Any, cfg: LLMQueryConfig, rng: random.Random,
             queries, paraphrases = parse_answer(content)
         except ValueError as exc:
             problem = f"malformed answer: {exc}"
-            logger.debug("item %d, try %d/%d: %s", item_id, attempt + 1, tries, problem)
+            logger.debug("item %s, try %d/%d: %s", item_id, attempt + 1, tries, problem)
             continue
         q_ok = [q for q in queries if not contains_title(q, title)]
         p_ok = [p for p in paraphrases if not contains_title(p, title)]
@@ -468,7 +475,7 @@ def _ask_item(row: Any, cfg: LLMQueryConfig, rng: random.Random,
             break
         problem = (f"only {len(q_ok)} queries and {len(p_ok)} paraphrases usable of {n} each "
                    f"({leaked} contained the title {title!r})")
-        logger.debug("item %d, try %d/%d: %s", item_id, attempt + 1, tries, problem)
+        logger.debug("item %s, try %d/%d: %s", item_id, attempt + 1, tries, problem)
         if q_ok and p_ok and (best is None or min(len(q_ok), len(p_ok)) > min(map(len, best))):
             best = (q_ok[:n], p_ok[:n])
     else:
@@ -507,7 +514,7 @@ def generate_llm_queries(items: pd.DataFrame, cfg: LLMQueryConfig, show_progress
         raise ValueError(f"items table lacks column(s) {missing}; it has {list(items.columns)}")
     cfg.check_ready()
     if items["item_id"].duplicated().any():
-        dup = int(items.loc[items["item_id"].duplicated(), "item_id"].iloc[0])
+        dup = _id(items.loc[items["item_id"].duplicated(), "item_id"].iloc[0])
         raise ValueError(f"items table repeats item_id {dup}; item ids must be unique")
     rows = items.to_dict("records")
     cache_dir = cfg.resolved_cache_dir()
@@ -533,7 +540,7 @@ def generate_llm_queries(items: pd.DataFrame, cfg: LLMQueryConfig, show_progress
             if cfg.skip_failed and exc.item_id is not None:
                 logger.warning("skipping %s", exc)
                 with lock:
-                    skipped.append(int(row["item_id"]))
+                    skipped.append(_id(row["item_id"]))
                 return None
             stop.set()
             raise
@@ -562,12 +569,12 @@ def generate_llm_queries(items: pd.DataFrame, cfg: LLMQueryConfig, show_progress
 
     out, short = [], []
     for row in rows:
-        ans = results.get(int(row["item_id"]))
+        ans = results.get(_id(row["item_id"]))
         if ans is None:
             continue
         if len(ans.queries) < cfg.n_queries or len(ans.paraphrases) < cfg.n_queries:
             short.append(ans.item_id)
-        logger.debug("item %d: %d queries, %d paraphrases%s", ans.item_id, len(ans.queries),
+        logger.debug("item %s: %d queries, %d paraphrases%s", ans.item_id, len(ans.queries),
                      len(ans.paraphrases), " (cached)" if ans.from_cache else "")
         out += [(ans.item_id, q, "train") for q in ans.queries]
         out += [(ans.item_id, p, "test") for p in ans.paraphrases]
@@ -577,4 +584,6 @@ def generate_llm_queries(items: pd.DataFrame, cfg: LLMQueryConfig, show_progress
                 len(results), n_cached, len(results) - n_cached, cfg.n_queries, cfg.n_queries,
                 len(short), short[:20], len(skipped), sorted(skipped)[:20])
     df = pd.DataFrame(out, columns=["item_id", "text", "split"])
-    return df.astype({"item_id": "int64", "text": str, "split": str})
+    if pd.api.types.is_integer_dtype(items["item_id"]):
+        df["item_id"] = df["item_id"].astype("int64")
+    return df.astype({"text": str, "split": str})

@@ -15,7 +15,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["prepare", "SOURCES"]
 
-SOURCES = ("synthetic", "movielens", "files")
+SOURCES = ("synthetic", "movielens", "files", "amazon")
+# The word queries use for an item, by source (--item-noun overrides it).
+ITEM_NOUNS = {"synthetic": "movie", "movielens": "movie", "files": "item", "amazon": "product"}
 
 
 def prepare(source: str = "synthetic", path: str | None = None, download: str | None = None,
@@ -23,19 +25,28 @@ def prepare(source: str = "synthetic", path: str | None = None, download: str | 
             synthetic_options: dict[str, Any] | None = None, llm_options: dict[str, Any] | None = None,
             cache_dir: str | None = None, n_genome_tags: int = 10, show_progress: bool = True,
             items_path: str | None = None, interactions_path: str | None = None,
-            queries_path: str | None = None) -> Dataset:
+            queries_path: str | None = None, item_noun: str | None = None,
+            meta_path: str | None = None) -> Dataset:
     """Read or generate a catalogue, generate queries, split: a ready :class:`Dataset`.
 
     source: ``synthetic`` (the built-in world; ``synthetic_options`` are
     :class:`~semid.data.synthetic.SyntheticConfig` fields) or ``movielens`` (a local copy
     at ``path``, or the GroupLens archive ``download``) or ``files`` (your own
     ``items_path`` and ``interactions_path``, see :mod:`semid.data.files`; with
-    ``queries_path`` your own queries are used instead of generated ones).
+    ``queries_path`` your own queries are used instead of generated ones) or ``amazon`` (the
+    Amazon review data at ``path``: a directory or a reviews file, see :mod:`semid.data.amazon`;
+    ``meta_path`` overrides the meta file found beside it).
     queries: ``offline`` (template generator) or ``llm`` (``llm_options`` are
     :class:`~semid.data.llm_queries.LLMQueryConfig` fields).
+    item_noun: what the offline queries call an item (default by source, :data:`ITEM_NOUNS`:
+    "movie" keeps the MovieLens phrasings, any other noun the domain-neutral ones).
     """
     if source not in SOURCES:
         raise ValueError(f"unknown --source {source!r}; choose one of {list(SOURCES)}")
+    noun = ITEM_NOUNS[source] if item_noun is None else item_noun
+    if not isinstance(noun, str) or not noun.strip() or len(noun) > 40:
+        raise ValueError(f"--item-noun must be a short word such as 'product', got {noun!r}")
+    noun = noun.strip().lower()
     if source == "synthetic":
         from semid.config import from_dict
         from semid.data.synthetic import SyntheticConfig, make_synthetic_world
@@ -54,13 +65,22 @@ def prepare(source: str = "synthetic", path: str | None = None, download: str | 
             raise ValueError("--source files needs --items FILE and --interactions FILE")
         from semid.data.schema import validate_interactions, validate_items, validate_queries
 
-        items = validate_items(read_items(items_path), str(items_path))
+        items = validate_items(read_items(items_path, noun), str(items_path))
         interactions = validate_interactions(read_table(interactions_path), items["item_id"], str(interactions_path))
         meta = {"source": "files", "items": str(items_path), "interactions": str(interactions_path)}
         if queries_path:
             q = validate_queries(read_table(queries_path), items["item_id"], str(queries_path))
             meta["queries"] = f"file:{queries_path}"
             return make_dataset(items, interactions, q, meta=meta, min_history=min_history)
+    elif source == "amazon":
+        from semid.data.amazon import read_amazon
+
+        if not path:
+            raise ValueError("--source amazon needs --path DIR (or the reviews file), e.g. --path ~/data/amazon-beauty")
+        amazon = read_amazon(path, meta_path=meta_path)
+        items, interactions = amazon.items, amazon.interactions
+        meta = {"source": "amazon", "name": f"amazon-{amazon.name}", "release": amazon.release,
+                "reviews": str(amazon.reviews_path), "meta": str(amazon.meta_path) if amazon.meta_path else None}
     else:
         from semid.data.movielens import read_movielens
 
@@ -77,7 +97,7 @@ def prepare(source: str = "synthetic", path: str | None = None, download: str | 
     if queries == "offline":
         from semid.data.queries import generate_offline_queries
 
-        q = generate_offline_queries(base_items, seed=seed, show_progress=show_progress)
+        q = generate_offline_queries(base_items, seed=seed, show_progress=show_progress, item_noun=noun)
     elif queries == "llm":
         from semid.config import from_dict
         from semid.data.llm_queries import LLMQueryConfig, generate_llm_queries
@@ -87,5 +107,6 @@ def prepare(source: str = "synthetic", path: str | None = None, download: str | 
     else:
         raise ValueError(f"unknown --queries {queries!r}; choose 'offline' or 'llm'")
     meta["queries"] = queries
+    meta["item_noun"] = noun
     raw = interactions.drop(columns=["split"], errors="ignore")
     return make_dataset(base_items, raw, q, meta=meta, min_history=min_history)

@@ -41,6 +41,8 @@ __all__ = [
     "TRAIN_TEMPLATES",
     "TEST_TEMPLATES",
     "STOP_WORDS",
+    "Phrasebook",
+    "MOVIE_PHRASES",
 ]
 
 # Genre (lower-cased MovieLens name) -> phrasings usable before "movie"/"film".
@@ -232,7 +234,8 @@ def _has_title(query: str, title: str, key: str) -> bool:
 _A_AN = re.compile(r"\b(a) (?=[aeiou])")
 
 
-def _fill(template: str, aspects: ItemAspects, rng: random.Random, state: dict[str, int]) -> str:
+def _fill(template: str, aspects: ItemAspects, rng: random.Random, state: dict[str, int],
+          nouns: tuple[str, str] = ("movie", "movies")) -> str:
     """Fill one template, rotating through genres and keywords (``state`` holds the cursors)."""
     values: dict[str, str] = {}
     slots = _TEMPLATE_SLOTS.get(template) or _slots(template)
@@ -251,32 +254,57 @@ def _fill(template: str, aspects: ItemAspects, rng: random.Random, state: dict[s
         state["kw"] = k + 1
     if aspects.decade is not None:
         values["decade"], values["decades"] = aspects.decade
+    if "noun" in slots or "nouns" in slots:
+        values["noun"], values["nouns"] = nouns
     q = template.format(**values)
     return _A_AN.sub("an ", q) if "a " in q else q
 
 
+class Phrasebook(NamedTuple):
+    """The phrasings of one generator: templates per split, generic ones for items without any
+    aspect, and last-resort ones for titles that every phrasing contains. Train and test
+    templates are disjoint sets (the paper's test queries are paraphrases)."""
+
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    generic_train: tuple[str, ...]
+    generic_test: tuple[str, ...]
+    last_resort: tuple[str, ...]
+
+    def templates(self, split: str) -> tuple[str, ...]:
+        return self.train if split == "train" else self.test
+
+    def generic(self, split: str) -> tuple[str, ...]:
+        return self.generic_train if split == "train" else self.generic_test
+
+
+MOVIE_PHRASES = Phrasebook(TRAIN_TEMPLATES, TEST_TEMPLATES, _GENERIC["train"], _GENERIC["test"], _LAST_RESORT)
+
+
 @functools.cache
-def _usable(split: str, n_genres: int, n_keywords: int, has_decade: bool) -> list[str]:
-    """The templates of ``split`` whose slots an item with these aspects can fill; keyword
+def _usable(pool: tuple[str, ...], n_genres: int, n_keywords: int, has_decade: bool) -> list[str]:
+    """The templates of ``pool`` whose slots an item with these aspects can fill; keyword
     templates are listed twice (they discriminate items best)."""
     have = {"genres": n_genres, "keywords": n_keywords, "decade": int(has_decade)}
-    pool = TRAIN_TEMPLATES if split == "train" else TEST_TEMPLATES
-    usable = [t for t in pool if all(have[_NEEDS[s][0]] >= _NEEDS[s][1] for s in _TEMPLATE_SLOTS[t])]
-    with_kw = [t for t in usable if "kw" in _TEMPLATE_SLOTS[t]]
+    slots = {t: _TEMPLATE_SLOTS.get(t) or _slots(t) for t in pool}
+    usable = [t for t in pool if all(have[_NEEDS[s][0]] >= _NEEDS[s][1] for s in slots[t] if s in _NEEDS)]
+    with_kw = [t for t in usable if "kw" in slots[t]]
     return with_kw * 2 + [t for t in usable if t not in with_kw]
 
 
 def _split_queries(aspects: ItemAspects, title: str, n: int, split: str, rng: random.Random,
-                   banned: set[str]) -> list[str]:
+                   banned: set[str], book: Phrasebook = MOVIE_PHRASES,
+                   nouns: tuple[str, str] = ("movie", "movies")) -> list[str]:
     """``n`` queries of one split for one item; never one in ``banned`` or containing ``title``."""
     if n == 0:
         return []
-    usable = _usable(split, min(len(aspects.genres), 2), min(len(aspects.keywords), 2), aspects.decade is not None)
+    usable = _usable(book.templates(split), min(len(aspects.genres), 2), min(len(aspects.keywords), 2),
+                     aspects.decade is not None)
     out: list[str] = []
     seen = set(banned)
     key = _title_key(title)
     state = {"genre": rng.randrange(max(1, len(aspects.genres))), "kw": 0}
-    for candidates in (usable, list(_GENERIC[split])):
+    for candidates in (usable, list(book.generic(split))):
         if not candidates:
             continue
         order = candidates[:]
@@ -284,7 +312,7 @@ def _split_queries(aspects: ItemAspects, title: str, n: int, split: str, rng: ra
         for attempt in range(4 * n + len(order)):
             if len(out) == n:
                 break
-            q = _fill(order[attempt % len(order)], aspects, rng, state)
+            q = _fill(order[attempt % len(order)], aspects, rng, state, nouns)
             if q in seen or _has_title(q, title, key):
                 continue
             seen.add(q)
@@ -292,7 +320,8 @@ def _split_queries(aspects: ItemAspects, title: str, n: int, split: str, rng: ra
         if len(out) == n:
             return out
     if not out:  # pathological titles ("Movie") that every phrasing contains
-        out = [q for q in _LAST_RESORT if q not in banned and not contains_title(q, title)][:1]
+        last = [_fill(t, aspects, rng, state, nouns) for t in book.last_resort]
+        out = [q for q in last if q not in banned and not contains_title(q, title)][:1]
         if not out:
             raise ValueError(f"cannot phrase a query that avoids the title {title!r}; give the item "
                              f"genres, tags or a description")
@@ -300,16 +329,27 @@ def _split_queries(aspects: ItemAspects, title: str, n: int, split: str, rng: ra
 
 
 def generate_offline_queries(items: pd.DataFrame, n_train: int = 10, n_test: int = 10, seed: int = 0,
-                             show_progress: bool = True) -> pd.DataFrame:
+                             show_progress: bool = True, item_noun: str = "movie",
+                             style: str | None = None) -> pd.DataFrame:
     """Template queries for every item: ``n_train`` training and ``n_test`` test queries each.
 
     items: a table with ``item_id`` and ``title`` and optionally ``genres``, ``tags``
     (``|``-separated), ``description`` and ``year`` (see :mod:`semid.data.schema`).
-    Returns a table with columns item_id (int64), text (str), split ("train"/"test"),
+    item_noun: what queries call an item ("movie", "product", "item", "part", ...).
+    style: ``movie`` (the MovieLens generator: genre synonyms, movie phrasings, description
+    words as keywords) or ``neutral`` (:mod:`semid.data.queries_neutral`: the noun in
+    domain-neutral phrasings, categories, and YAKE keywords); default: ``movie`` exactly
+    when ``item_noun`` is "movie".
+    Returns a table with columns item_id (the items' ids), text (str), split ("train"/"test"),
     ``n_train + n_test`` rows per item in item order. The result depends only on each
     item's own metadata and ``seed``. No query contains its item's title, and no test
     query repeats one of the same item's training queries.
     """
+    style = style or ("movie" if item_noun == "movie" else "neutral")
+    if style not in ("movie", "neutral"):
+        raise ValueError(f"generate_offline_queries: style must be 'movie' or 'neutral', got {style!r}")
+    if not isinstance(item_noun, str) or not item_noun.strip():
+        raise ValueError(f"generate_offline_queries: item_noun must be a word such as 'product', got {item_noun!r}")
     for name, value in (("n_train", n_train), ("n_test", n_test)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"generate_offline_queries: {name} must be an integer >= 0, got {value!r}")
@@ -323,19 +363,33 @@ def generate_offline_queries(items: pd.DataFrame, n_train: int = 10, n_test: int
         return items[name].tolist() if name in items.columns else [None] * len(items)
 
     ids, titles = items["item_id"].tolist(), items["title"].fillna("").astype(str).tolist()
-    rows_id: list[int] = []
+    if style == "movie":
+        book, nouns, aspects_of = MOVIE_PHRASES, ("movie", "movies"), item_aspects
+    else:
+        from semid.data.queries_neutral import NEUTRAL_PHRASES, NeutralAspects, plural
+
+        noun = item_noun.strip().lower()
+        book, nouns, aspects_of = NEUTRAL_PHRASES, (noun, plural(noun)), NeutralAspects(noun)
+    rows_id: list[object] = []
     rows_text: list[str] = []
     rows_split: list[str] = []
     it = zip(ids, titles, col("genres"), col("tags"), col("description"), col("year"), strict=True)
     for item_id, title, genres, tags, desc, year in tqdm(it, total=len(items), desc="offline queries",
                                                           disable=not show_progress, mininterval=1.0):
-        aspects = item_aspects(title, genres or "", tags or "", desc or "", year)
+        aspects = aspects_of(title, _str(genres), _str(tags), _str(desc), year)
         rng = random.Random(f"{seed}:{item_id}")
-        train = _split_queries(aspects, title, n_train, "train", rng, set())
-        test = _split_queries(aspects, title, n_test, "test", rng, set(train))
-        rows_id.extend([int(item_id)] * (n_train + n_test))
+        train = _split_queries(aspects, title, n_train, "train", rng, set(), book, nouns)
+        test = _split_queries(aspects, title, n_test, "test", rng, set(train), book, nouns)
+        rows_id.extend([item_id] * (n_train + n_test))
         rows_text.extend(train + test)
         rows_split.extend(["train"] * n_train + ["test"] * n_test)
-    out = pd.DataFrame({"item_id": pd.array(rows_id, dtype="int64"), "text": rows_text, "split": rows_split})
-    logger.info("generated %d offline queries for %d items", len(out), len(items))
+    int_ids = pd.api.types.is_integer_dtype(items["item_id"]) or all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids)
+    id_col = pd.array(rows_id, dtype="int64") if int_ids else pd.Series(rows_id, dtype=object)
+    out = pd.DataFrame({"item_id": id_col, "text": rows_text, "split": rows_split})
+    logger.info("generated %d offline queries for %d items (%s phrasings)", len(out), len(items), style)
     return out
+
+
+def _str(v: object) -> str:
+    return v if isinstance(v, str) else ""

@@ -4,6 +4,8 @@
   it ``valid``, the rest ``train`` (ties in time keep the input order).
 - Users with fewer than ``min_history + 2`` interactions are dropped, so every kept user
   has at least ``min_history`` training interactions.
+- Exact duplicate interaction rows are dropped (count logged and kept in ``meta.json`` as
+  ``duplicates_dropped``); string user ids become dense integers (see :mod:`semid.data.schema`).
 - ``head``: the top ``head_fraction`` (1%) of items by training popularity; ``torso``: the rest.
 """
 
@@ -18,6 +20,8 @@ import pandas as pd
 from semid.data.schema import (
     Dataset,
     SchemaError,
+    dense_user_ids,
+    drop_duplicate_interactions,
     validate_interactions,
     validate_items,
     validate_queries,
@@ -82,9 +86,12 @@ def make_dataset(items: pd.DataFrame, interactions: pd.DataFrame, queries: pd.Da
     """Validate raw tables, split interactions and mark head items: a ready :class:`Dataset`."""
     items = validate_items(items)
     interactions = validate_interactions(interactions.drop(columns=["split"], errors="ignore"), items["item_id"])
+    interactions, n_dup = drop_duplicate_interactions(interactions)
+    interactions = dense_user_ids(interactions)
     queries = validate_queries(queries, items["item_id"])
     interactions = leave_last_out(interactions, min_history=min_history)
     items = mark_head(items, interactions, head_fraction)
     meta = dict(meta or {})
+    meta["duplicates_dropped"] = n_dup
     meta.setdefault("split", {"kind": "leave-last-out", "min_history": min_history, "head_fraction": head_fraction})
     return Dataset(items, interactions, queries, meta)

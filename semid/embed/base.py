@@ -4,7 +4,7 @@ An embeddings directory looks like::
 
     embeddings/<name>/
       embeddings.npy     float32 (n_items, d), rows in the dataset's item order
-      item_ids.npy       int64 (n_items,), the dataset's item ids in that order
+      item_ids.npy       int64 or str (n_items,), the dataset's item ids in that order
       meta.json          method, model, dim, config, data_hash, item_ids_hash, n_items,
                          query_encoder (hub name, or "model" for the saved fine-tuned model, or null)
       model/             optional: the fine-tuned SentenceTransformer (search, multitask)
@@ -70,9 +70,19 @@ def check_vectors(x: Any, where: str = "embeddings") -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def as_item_ids(item_ids: Any) -> np.ndarray:
+    """Item ids as an array: int64 for integer ids, unicode for string ids (ASINs, SKUs)."""
+    a = np.asarray(item_ids)
+    if a.dtype.kind in "iu":
+        return a.astype(np.int64)
+    return a.astype(str)
+
+
 def item_ids_hash(item_ids: np.ndarray) -> str:
-    """Short sha256 of the item ids in order (int64 bytes)."""
-    return hashlib.sha256(np.asarray(item_ids, dtype=np.int64).tobytes()).hexdigest()[:16]
+    """Short sha256 of the item ids in order (int64 bytes; string ids: NUL-joined UTF-8)."""
+    a = as_item_ids(item_ids)
+    data = a.tobytes() if a.dtype == np.int64 else "\x00".join(a.tolist()).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def dataset_hash(dataset: Any) -> str:
@@ -96,7 +106,7 @@ class ItemEmbeddings:
 
     vectors: float32 (n_items, d). meta: method, model, dim, config, data_hash, ...
     path: the directory it was loaded from or saved to (None when in memory only).
-    item_ids: int64 (n_items,) or None (a plain .npy carries no ids).
+    item_ids: int64 or str (n_items,), or None (a plain .npy carries no ids).
     model: an in-memory SentenceTransformer to save under ``model/`` (search, multitask).
     user_vectors / user_ids: float32 (n_users, d) / int64 (n_users,) ENMF user vectors.
     """
@@ -112,7 +122,7 @@ class ItemEmbeddings:
     def __post_init__(self) -> None:
         self.vectors = check_vectors(self.vectors, str(self.path or "embeddings"))
         if self.item_ids is not None:
-            self.item_ids = np.asarray(self.item_ids, dtype=np.int64)
+            self.item_ids = as_item_ids(self.item_ids)
             if len(self.item_ids) != len(self.vectors):
                 raise EmbeddingError(
                     f"{self.path or 'embeddings'}: {len(self.vectors)} vectors but {len(self.item_ids)} item ids"
@@ -150,18 +160,20 @@ class ItemEmbeddings:
 
     def check_matches(self, item_ids: np.ndarray, where: str = "") -> None:
         """Raise :class:`EmbeddingError` unless these embeddings cover ``item_ids`` in the same order."""
-        item_ids = np.asarray(item_ids, dtype=np.int64)
+        item_ids = as_item_ids(item_ids)
         name = where or str(self.path or "embeddings")
         if self.n_items != len(item_ids):
             raise EmbeddingError(
                 f"{name}: {self.n_items} item vectors but the dataset has {len(item_ids)} items; "
                 f"recompute the embeddings from this dataset"
             )
-        if self.item_ids is not None and not np.array_equal(self.item_ids, item_ids):
-            first = int(np.flatnonzero(self.item_ids != item_ids)[0])
+        if self.item_ids is not None and not (self.item_ids.dtype.kind == item_ids.dtype.kind
+                                              and np.array_equal(self.item_ids, item_ids)):
+            a, b = self.item_ids.astype(str), item_ids.astype(str)
+            first = int(np.flatnonzero(a != b)[0]) if (a != b).any() else 0
             raise EmbeddingError(
                 f"{name}: item order differs from the dataset's at row {first} "
-                f"(item_id {int(self.item_ids[first])} vs {int(item_ids[first])}); recompute the embeddings"
+                f"(item_id {a[first]} vs {b[first]}); recompute the embeddings"
             )
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -82,7 +82,7 @@ class _FusedBase(Embedder):
             first = int(np.flatnonzero(a.item_ids != b.item_ids)[0])
             raise EmbeddingError(
                 f"{self.name}: {names[0]} and {names[1]} list their items in different orders "
-                f"(row {first}: item_id {int(a.item_ids[first])} vs {int(b.item_ids[first])}); compute both from the same dataset"
+                f"(row {first}: item_id {a.item_ids[first]} vs {b.item_ids[first]}); compute both from the same dataset"
             )
         ids = dataset.items["item_id"].to_numpy() if dataset is not None else (a.item_ids if a.item_ids is not None else b.item_ids)
         for e, n in zip(inputs, names, strict=True):
