@@ -1,4 +1,5 @@
-"""The experiment runner: grid planning, config validation, stage caching and kill -9 resume."""
+"""The experiment runner: grid planning, config validation, stage caching, damaged artifacts, kill -9 resume
+and concurrent writers of one run."""
 
 from __future__ import annotations
 
@@ -132,36 +133,187 @@ def test_stage_cache_reuses_recomputes_and_distrusts_unmarked_dirs(tmp_path):
     assert (tmp_path / "b" / MARKER).exists()
 
 
-def test_kill_minus_9_then_rerun_reuses_completed_stages(tmp_path):
-    """Regression guard for resumability: kill -9 during model training, rerun, nothing completed is redone."""
+SLUG = "rec-tuned__rq-kmeans__suffix__s0"
+
+
+def _cli_run(cfg: Path, run: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "semid.cli", "-q", "run", str(cfg), "--out", str(run), "--no-progress", "--no-report",
+            *extra]
+
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
+
+
+def _comparable_records(run: Path) -> list[dict]:
+    """results.json without timings (``*_s``) and with paths relative to the run."""
+    out = []
+    for r in json.loads((run / "results.json").read_text())["records"]:
+        out.append({k: (Path(v).relative_to(run).as_posix() if k.endswith("_dir") and v else v)
+                    for k, v in r.items() if not k.endswith("_s")})
+    return out
+
+
+def _stages(run: Path) -> dict[tuple[str, str], dict]:
+    return {(s["kind"], s["name"]): s for s in json.loads((run / "timings.json").read_text())["stages"]}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """The tiny grid run once, uninterrupted (the reference of the resume and damage tests)."""
+    root = tmp_path_factory.mktemp("finished")
+    (root / "tiny.toml").write_text(TINY)
+    out = subprocess.run(_cli_run(root / "tiny.toml", root / "run"), cwd=REPO, env=ENV, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return root / "run"
+
+
+def test_kill_minus_9_mid_training_then_rerun_resumes_the_model_from_its_checkpoint(tmp_path, finished_run):
+    """Regression (issue 17): a rerun after kill -9 in model training trained from step 0. It must
+    resume from the newest checkpoint, redo nothing completed, and end with the records of an
+    uninterrupted run."""
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY)
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "semid.cli", "-q", "run", str(cfg), "--out", str(run), "--no-progress", "--no-report"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    cmd = _cli_run(cfg, run)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
-    model_dir = run / "syn" / "model" / "rec-tuned__rq-kmeans__suffix__s0"
     deadline = time.time() + 300
-    while not (model_dir / "stage.pending.json").exists():
+    while not list(run.glob(f"syn/model/{SLUG}@*/checkpoints/step-*.pt")):
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        assert time.time() < deadline, "the run never reached model training"
-        time.sleep(0.2)
+        assert time.time() < deadline, "the run never reached a training checkpoint"
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    (model_dir,) = run.glob(f"syn/model/{SLUG}@*")
+    assert not (model_dir / MARKER).exists(), "training finished before the kill; the test proves nothing"
+    on_disk = max(int(p.stem.split("-")[1]) for p in (model_dir / "checkpoints").glob("step-*.pt"))
+    assert on_disk > 0
     done_before = {p.parent: p.stat().st_mtime_ns for p in run.rglob(MARKER)}
     kinds_before = {json.loads(p.read_text())["kind"] for p in run.rglob(MARKER)}
     assert {"data", "embeddings", "ids", "query-states"} <= kinds_before
-    assert not (run / "syn" / "eval" / "rec-tuned__rq-kmeans__suffix__s0" / MARKER).exists()
 
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    timings = json.loads((run / "timings.json").read_text())["stages"]
-    reused = {(s["kind"], s["name"]): s["reused"] for s in timings}
-    for kind in ("data", "embeddings", "ids", "query-states"):
-        assert all(r for (k, _), r in reused.items() if k == kind), reused
-    assert not reused[("model", "syn/rec-tuned__rq-kmeans__suffix__s0")]
+    stages = _stages(run)
+    for (kind, _), s in stages.items():
+        if kind in ("data", "embeddings", "ids", "query-states", "item-states", "dense"):
+            assert s["reused"], s
+    model = stages[("model", f"syn/{SLUG}")]
+    assert not model["reused"]
+    assert model["info"]["resumed_from_step"] == on_disk  # resumed, not restarted from step 0
+    reference = _stages(finished_run)[("model", f"syn/{SLUG}")]
+    assert reference["info"]["resumed_from_step"] == 0
+    assert model["info"]["steps"] == reference["info"]["steps"]
     for path, mtime in done_before.items():  # completed stages were not rewritten
         assert (path / MARKER).stat().st_mtime_ns == mtime, path
-    records = json.loads((run / "results.json").read_text())["records"]
-    assert any(r["kind"] == "generative" and r["search_recall@30"] is not None for r in records)
+    assert _comparable_records(run) == _comparable_records(finished_run)
+
+
+def _damage_delete(p: Path) -> None:
+    p.unlink()
+
+
+def _damage_truncate(p: Path) -> None:
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+
+
+def _damage_flip(p: Path) -> None:  # same size, other bytes: only the hash can tell
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    p.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("kind, name, folder, file, damage", [
+    ("data", "syn", "syn/data", "interactions.parquet", _damage_delete),
+    ("embeddings", "syn/rec", "syn/embeddings/rec", "embeddings.npy", _damage_truncate),
+    ("ids", f"syn/{SLUG}", f"syn/ids/{SLUG}", "codes.npy", _damage_flip),
+    ("model", f"syn/{SLUG}", f"syn/model/{SLUG}", "model/decoder.pt", _damage_truncate),
+    ("eval", f"syn/{SLUG}", f"syn/eval/{SLUG}", "hits.parquet", _damage_flip),
+])
+def test_a_deleted_or_damaged_artifact_is_recomputed_not_trusted(tmp_path, finished_run, kind, name, folder, file,
+                                                                 damage):
+    """Regression (issue 17): with a stage's file deleted or damaged, a rerun said "reuse"."""
+    import shutil
+
+    from semid.experiment import load_experiment_config, run_experiment
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run, symlinks=True)
+    target = run / folder / file
+    original = target.read_bytes()
+    damage(target)
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    run_experiment(load_experiment_config(str(cfg)), run, show_progress=False)
+    stages = _stages(run)
+    assert not stages[(kind, name)]["reused"], f"damaged {file} was trusted"
+    assert [k for k, s in stages.items() if not s["reused"]] == [(kind, name)]  # nothing else redone
+    assert target.read_bytes() == original  # rebuilt identically
+    assert _comparable_records(run) == _comparable_records(finished_run)
+
+
+def test_stage_folders_are_named_by_their_key_so_two_settings_live_side_by_side(tmp_path):
+    """Regression (issue 17): --set ids.codebook_size=16 discarded the 32-code IDs of the same run."""
+    calls = []
+
+    def build(path: Path) -> None:
+        calls.append(path.name)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "x.txt").write_text(str(len(calls)))
+
+    cache = StageCache(tmp_path)
+    p32, _ = cache.run("ids", "a", "ds/ids/a", {"codebook_size": 32}, build)
+    p16, _ = cache.run("ids", "a", "ds/ids/a", {"codebook_size": 16}, build)
+    assert p32 != p16 and p32.exists() and p16.exists() and len(calls) == 2
+    assert p32.name.startswith("a@") and (tmp_path / "ds/ids/a").resolve() == p16.resolve()  # readable name: latest
+    back, _ = cache.run("ids", "a", "ds/ids/a", {"codebook_size": 32}, build)
+    assert back == p32 and len(calls) == 2 and (p32 / "x.txt").read_text() == "1"  # reused, not rebuilt
+    assert (tmp_path / "ds/ids/a").resolve() == p32.resolve()
+
+
+def test_a_stage_folder_of_the_old_layout_is_moved_and_reused_not_recomputed(tmp_path):
+    from semid.io import write_json
+
+    calls = []
+
+    def build(path: Path) -> None:
+        calls.append(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "x.txt").write_text("new")
+
+    cache = StageCache(tmp_path)
+    key = cache.run("s", "a", "elsewhere", {"v": 1}, build)[1]  # the key this spec gets
+    old = tmp_path / "a"
+    old.mkdir()
+    (old / "x.txt").write_text("old")
+    write_json(old / MARKER, {"key": key, "kind": "s", "name": "a", "seconds": 1.0})  # no file list: old marker
+    path, _ = cache.run("s", "a", "a", {"v": 1}, build)
+    assert len(calls) == 1 and (path / "x.txt").read_text() == "old" and old.is_symlink()
+    assert "x.txt" in json.loads((path / MARKER).read_text())["files"]
+
+
+def test_records_written_by_concurrent_processes_all_reach_results_json(tmp_path):
+    """Regression (issue 17): two runs into one --out left only the last writer's records."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_write_records, args=(str(tmp_path), seed)) for seed in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    records = json.loads((tmp_path / "results.json").read_text())["records"]
+    assert sorted((r["seed"], r["row"]) for r in records) == [(s, f"r{i}") for s in range(4) for i in range(5)]
+
+
+def _write_records(run_dir: str, seed: int) -> None:
+    from semid.experiment.runner import _Runner
+
+    cfg = _cfg(seeds=[seed])
+    r = _Runner(cfg, Path(run_dir), show_progress=False)
+    for i in range(5):
+        r.record({"kind": "generative", "dataset": "s", "row": f"r{i}", "quantizer": "rq-kmeans",
+                  "collisions": "suffix", "seed": seed}, {"search_recall@30": 0.1 * i})
