@@ -98,7 +98,8 @@ class Assigned:
 
     codes: int64 (m, n_levels) full IDs; bucket_rank: task -> int64 (m,) position inside the
     bucket of items sharing the task's ID (0 = alone); shared: bool (m,) the item shares an ID
-    with another item (some task); new_prefix: bool (m,) no earlier item has its quantizer codes.
+    with another item (some task); new_prefix: bool (m,) no item of ``ids`` has its quantizer codes
+    (for some task): the model never produced that prefix in training.
     """
 
     codes: np.ndarray
@@ -145,10 +146,11 @@ def assign_codes(ids: SemanticIDs, qcodes: np.ndarray) -> Assigned:
         else:
             for key in count:
                 used[key].add(0)
+        seen = set(used)
         rank = np.zeros(m, dtype=np.int64)
         for i in range(m):
             key = tuple(codes[i, prefix].tolist())
-            new_prefix[i] |= key not in used
+            new_prefix[i] |= key not in seen
             if task in suffix:
                 size = int(ids.level_sizes[suffix[task]])
                 free = next((s for s in range(size) if s not in used[key]), size - 1)
