@@ -1,4 +1,4 @@
-"""Item embeddings: content, search-tuned, rec (ENMF), multitask and fused (DESIGN.md step 2).
+"""Item embeddings: content, search-tuned, rec (ENMF), multitask, fused (DESIGN.md step 2) and 2T-HGNN.
 
 Heavy libraries (torch, sentence-transformers) are imported inside the methods that use them.
 """
@@ -14,6 +14,7 @@ from semid.embed.base import (
 from semid.embed.enmf import ENMFConfig, ENMFEmbedder
 from semid.embed.finetune import MultitaskConfig, MultitaskEmbedder, SearchConfig, SearchEmbedder
 from semid.embed.fusion import FusedConcatEmbedder, FusedSVDEmbedder, FusionConfig
+from semid.embed.hgnn import HGNNConfig, HGNNEmbedder
 from semid.embed.registry import CONFIGS, EMBEDDERS, build_embeddings, get_embedder, make_config
 from semid.embed.sentence import ContentConfig, ContentEmbedder, load_sentence_model, resolve_model
 
@@ -40,6 +41,8 @@ __all__ = [
     "FusionConfig",
     "FusedConcatEmbedder",
     "FusedSVDEmbedder",
+    "HGNNConfig",
+    "HGNNEmbedder",
     "resolve_model",
     "load_sentence_model",
 ]

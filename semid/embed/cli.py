@@ -10,18 +10,22 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("content", "search", "rec", "multitask", "fused-concat", "fused-svd")
 # shortcut flag -> config field (only for the methods whose config has that field)
 SHORTCUTS = {"model": "model", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
              "max_seq_length": "max_seq_length", "device": "device", "dim": "dim"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("embed", help="compute item embeddings (content, search, rec, multitask, fused-*)",
+    from semid.embed.registry import EMBEDDERS
+
+    methods = ", ".join(EMBEDDERS)
+    p = sub.add_parser("embed", help=f"compute item embeddings ({methods})",
                        description="Compute one item embedding per item and write RUN/embeddings/NAME "
                                    "(embeddings.npy float32 (n_items, d) + meta.json).")
     p.add_argument("--data", required=True, help="prepared dataset directory (semid data prepare --out)")
-    p.add_argument("--method", required=True, help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--method", required=True, help=f"one of {methods} (hgnn: 2T-HGNN, a graph "
+                   "neural network item tower + user tower; its options: --set links=... --set fanouts.co=10 "
+                   "--set layers=2, see semid/embed/hgnn.py)")
     p.add_argument("--out", required=True, help="output embeddings directory")
     p.add_argument("--inputs", nargs="+", default=None, help="fused methods: two embeddings dirs or .npy files")
     p.add_argument("--seed", type=int, default=0)
@@ -29,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--dim", type=int, default=None, help="rec: embedding dimension")
+    p.add_argument("--dim", type=int, default=None, help="rec, hgnn: embedding dimension")
     p.add_argument("--max-seq-length", type=int, default=None)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--config", default=None, help="TOML/YAML/JSON file with the method's config keys")

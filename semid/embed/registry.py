@@ -11,6 +11,7 @@ from semid.embed.base import Embedder, ItemEmbeddings
 from semid.embed.enmf import ENMFConfig, ENMFEmbedder
 from semid.embed.finetune import MultitaskConfig, MultitaskEmbedder, SearchConfig, SearchEmbedder
 from semid.embed.fusion import FusedConcatEmbedder, FusedSVDEmbedder, FusionConfig
+from semid.embed.hgnn import HGNNConfig, HGNNEmbedder
 from semid.embed.sentence import ContentConfig, ContentEmbedder
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ EMBEDDERS: dict[str, type[Embedder]] = {
     "multitask": MultitaskEmbedder,
     "fused-concat": FusedConcatEmbedder,
     "fused-svd": FusedSVDEmbedder,
+    "hgnn": HGNNEmbedder,
 }
 
 CONFIGS: dict[str, type] = {
@@ -33,6 +35,7 @@ CONFIGS: dict[str, type] = {
     "multitask": MultitaskConfig,
     "fused-concat": FusionConfig,
     "fused-svd": FusionConfig,
+    "hgnn": HGNNConfig,
 }
 
 
