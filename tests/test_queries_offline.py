@@ -181,3 +181,86 @@ def test_movielens_small_has_no_title_leaks(ml_small_dir):
     titles = dict(zip(items["item_id"], items["title"], strict=True))
     assert not any(contains_title(t, titles[i]) for i, t in zip(q["item_id"], q["text"], strict=True))
     assert not set(q.loc[q["split"] == "train", "text"]) & set(q.loc[q["split"] == "test", "text"])
+
+
+# ---------------------------------------------------------------- domain-neutral phrasings
+PRODUCTS = [
+    dict(title="OPI Nail Lacquer, Simmer and Shimmer, 0.5-Fluid Ounce", genres="Makeup|Nails", tags="OPI"),
+    dict(title="Argan Oil Repair Shampoo", genres="Hair Care", description="Sulfate-free shampoo for dry hair."),
+    dict(title="Shampoo"),  # the whole title is one keyword: it must never be a query
+    dict(title="Product"),  # a title equal to the noun
+    dict(title="Industrial 10uF Ceramic Capacitor 50V", description="Designed for use in power supplies."),
+    dict(title=""),
+]
+MOVIE_WORDS = ("movie", "film", "flick", "picture", "watch")
+
+
+@pytest.fixture(scope="module")
+def products() -> tuple[pd.DataFrame, pd.DataFrame]:
+    items = _items(PRODUCTS)
+    items["item_id"] = [f"B00{i}" for i in range(len(items))]
+    return items, generate_offline_queries(items, seed=0, show_progress=False, item_noun="product")
+
+
+def test_neutral_queries_use_the_noun_and_no_movie_words(products):
+    items, q = products
+    assert q["item_id"].drop_duplicates().tolist() == items["item_id"].tolist()  # string ids kept, in order
+    assert (q.groupby("item_id").size() == 20).all()
+    words = q["text"].str.split()
+    assert not any(w.strip("?") in MOVIE_WORDS for ws in words for w in ws)
+    assert q["text"].str.contains(r"\bproducts?\b").mean() > 0.2
+
+
+def test_neutral_queries_never_contain_the_title(products):
+    items, q = products
+    titles = dict(zip(items["item_id"], items["title"], strict=True))
+    leaks = [t for i, t in zip(q["item_id"], q["text"], strict=True) if titles[i] and contains_title(t, titles[i])]
+    assert leaks == []
+
+
+def test_neutral_train_and_test_phrasings_are_disjoint(products):
+    from semid.data.queries_neutral import NEUTRAL_TEST, NEUTRAL_TRAIN
+
+    assert not set(NEUTRAL_TRAIN) & set(NEUTRAL_TEST)
+    _, q = products
+    for _, g in q.groupby("item_id"):
+        assert not set(g.loc[g["split"] == "train", "text"]) & set(g.loc[g["split"] == "test", "text"])
+
+
+def test_neutral_keywords_carry_the_items_topics(products):
+    """YAKE keywords: real topics of the title/description, no units or stop words."""
+    from semid.data.queries_neutral import NeutralAspects
+
+    a = NeutralAspects("product")(**{k: PRODUCTS[0].get(k, "") for k in ("title", "genres", "tags")})
+    assert a.keywords[0] == "opi"  # the brand (tags) first
+    assert any("lacquer" in k for k in a.keywords)
+    assert not any(w in ("ounce", "fluid", "and", "0.5") for k in a.keywords for w in k.split())
+    assert [g[0] for g in a.genres] == ["makeup", "nails"]
+    _, q = products
+    cap = " ".join(q.loc[q["item_id"] == "B004", "text"])
+    assert "capacitor" in cap and "ceramic" in cap
+
+
+def test_neutral_queries_are_seeded_and_the_noun_is_used():
+    items = _items(PRODUCTS[:3])
+    a = generate_offline_queries(items, seed=3, show_progress=False, item_noun="part")
+    b = generate_offline_queries(items, seed=3, show_progress=False, item_noun="part")
+    c = generate_offline_queries(items, seed=4, show_progress=False, item_noun="part")
+    assert a.equals(b) and not a.equals(c)
+    assert a["text"].str.contains(r"\bparts?\b").any() and not a["text"].str.contains("product").any()
+
+
+def test_movie_noun_keeps_the_movielens_generator():
+    """item_noun='movie' (MovieLens' default) is the movie generator, query for query."""
+    items = _items(ADVERSARIAL)
+    assert generate_offline_queries(items, show_progress=False).equals(
+        generate_offline_queries(items, show_progress=False, item_noun="movie", style="movie"))
+    neutral = generate_offline_queries(items, show_progress=False, item_noun="movie", style="neutral")
+    assert not neutral.equals(generate_offline_queries(items, show_progress=False))
+
+
+def test_plural():
+    from semid.data.queries_neutral import plural
+
+    assert [plural(w) for w in ("product", "accessory", "box", "day", "dress")] == [
+        "products", "accessories", "boxes", "days", "dresses"]
