@@ -22,7 +22,8 @@ from semid.io import atomic_write_text, read_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_report", "summary_table", "splice_readme", "mean_std", "save_figure", "PAPER_FIGURES", "aggregate"]
+__all__ = ["write_report", "summary_table", "splice_readme", "mean_std", "save_figure", "PAPER_FIGURES", "aggregate",
+           "budget_table"]
 
 # R@30 (search, rec) from the paper, as DESIGN.md quotes them (MovieLens-25M, flan-t5-base).
 PAPER_FIGURES: dict[str, dict[str, tuple[float, float]]] = {
@@ -217,7 +218,8 @@ def _figures(out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict
     for key, recs in groups.items():
         if not recs[0].get("eval_dir"):
             continue
-        ids_dir = Path(recs[0]["eval_dir"]).parent.parent / "ids" / Path(recs[0]["eval_dir"]).name
+        # runs before stage folders were named by key kept the IDs beside the eval folder, under the same name
+        ids_dir = Path(recs[0].get("ids_dir") or Path(recs[0]["eval_dir"]).parent.parent / "ids" / Path(recs[0]["eval_dir"]).name)
         try:
             ids = SemanticIDs.load(ids_dir)
         except (FileNotFoundError, KeyError, ValueError):
@@ -295,6 +297,45 @@ def splice_readme(readme: str | Path, run_dir: str | Path) -> Path:
     return readme
 
 
+def _span(values: list[Any], fmt: str = "{:,}") -> str:
+    """One value, ``a–b`` for several, "–" for none."""
+    vals = sorted({v for v in values if v is not None})
+    if not vals:
+        return "–"
+    return fmt.format(vals[0]) if len(vals) == 1 else f"{fmt.format(vals[0])}–{fmt.format(vals[-1])}"
+
+
+def budget_table(records: list[dict[str, Any]], config: dict[str, Any] | None = None) -> list[str]:
+    """The training budget of the generative models, per dataset: epochs, optimizer steps, training
+    examples and training time. Records carry these since issue 17; for older runs the epochs come
+    from ``config`` (``config.resolved.json``) and steps / examples show "–"."""
+    from semid.generative.config import TrainConfig
+
+    gen = [r for r in records if r.get("kind") == "generative"]
+    if not gen:
+        return []
+    by_ds: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in gen:
+        by_ds[r["dataset"]].append(r)
+    lines = ["### Training budget", "",
+             "Per dataset: the generative models' epochs, optimizer steps and training examples (one value, or the "
+             "range over the models), and the training loop's wall time (no evaluation) on the run's hardware.", "",
+             "| dataset | models | epochs | steps / model | training examples / model | training time / model "
+             "| total training time |", "|---|---|---|---|---|---|---|"]
+    for ds, recs in by_ds.items():
+        epochs = [r.get("epochs") for r in recs]
+        if all(e is None for e in epochs) and config:
+            train = dict(config.get("train") or {})
+            train.update(next((d.get("train") or {} for d in config.get("datasets", []) if d.get("name") == ds), {}))
+            epochs = [train.get("epochs", TrainConfig().epochs)]
+        times = [r["train_time_s"] for r in recs if r.get("train_time_s") is not None]
+        per = f"{np.mean(times):.0f} s (mean)" if times else "–"
+        total = f"{sum(times) / 60:.1f} min" if times else "–"
+        lines.append(f"| {ds} | {len(recs)} | {_span(epochs, '{:g}')} | {_span([r.get('steps') for r in recs])} | "
+                     f"{_span([r.get('n_train_examples') for r in recs])} | {per} | {total} |")
+    return lines + [""]
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write ``RUN/report/report.md`` and its figures; returns the report path."""
     run_dir = Path(run_dir)
@@ -312,6 +353,8 @@ def write_report(run_dir: str | Path) -> Path:
               "every rec test example, as does the popularity baseline. "
               "\"collision rate\" is the share of items whose final ID (after any suffix) is shared; "
               "\"codes used / level\" counts distinct codes per quantizer level (with the suffix level last).", ""]
+    cpath = run_dir / "config.resolved.json"
+    lines += budget_table(records, read_json(cpath) if cpath.exists() else None)
     for name in ("table1", "table2", "table3"):
         lines += _table(name, groups, dense, results.get("default_quantizer"))
     other = {k: v for k, v in groups.items() if not v[0].get("tables")}

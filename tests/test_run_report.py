@@ -1,0 +1,28 @@
+"""The report states the training budget of a run (issue 17: it never did)."""
+
+from __future__ import annotations
+
+from semid.report import budget_table
+
+
+def _gen(dataset: str, seed: int, **kw) -> dict:
+    return {"kind": "generative", "dataset": dataset, "row": "r", "quantizer": "q", "collisions": "suffix",
+            "seed": seed, **kw}
+
+
+def test_the_budget_table_states_epochs_steps_examples_and_time_per_dataset():
+    records = [_gen("a", 0, epochs=2, steps=100, n_train_examples=6400, train_time_s=30.0),
+               _gen("a", 1, epochs=2, steps=100, n_train_examples=6400, train_time_s=90.0),
+               _gen("b", 0, epochs=8, steps=40, n_train_examples=1200, train_time_s=12.0),
+               {"kind": "popularity", "dataset": "a"}]
+    rows = [line for line in budget_table(records) if line.startswith("| a ") or line.startswith("| b ")]
+    assert rows == ["| a | 2 | 2 | 100 | 6,400 | 60 s (mean) | 2.0 min |",
+                    "| b | 1 | 8 | 40 | 1,200 | 12 s (mean) | 0.2 min |"]
+
+
+def test_runs_recorded_before_the_budget_fields_take_epochs_from_the_resolved_config():
+    records = [_gen("a", 0, train_time_s=10.0), _gen("b", 0, train_time_s=10.0)]
+    config = {"train": {"epochs": 3}, "datasets": [{"name": "a"}, {"name": "b", "train": {"epochs": 5}}]}
+    rows = [line for line in budget_table(records, config) if line.startswith("| a ") or line.startswith("| b ")]
+    assert [r.split(" | ")[2] for r in rows] == ["3", "5"]
+    assert budget_table([{"kind": "popularity", "dataset": "a"}]) == []  # no models, no table
