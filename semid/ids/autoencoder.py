@@ -22,7 +22,21 @@ from semid.ids.base import Quantizer, QuantizerFitError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AutoencoderQuantizer"]
+__all__ = ["AutoencoderQuantizer", "RECON_REDUCTIONS", "reconstruction_loss"]
+
+RECON_REDUCTIONS = ("mean", "sum")
+
+
+def reconstruction_loss(x_hat: Any, x: Any, reduction: str = "mean") -> Any:
+    """Squared reconstruction error of float tensors (b, d): ``mean`` over every element, or
+    ``sum`` over the d dimensions then mean over the batch (``d`` times ``mean``)."""
+    import torch
+
+    if reduction == "mean":
+        return torch.nn.functional.mse_loss(x_hat, x)
+    if reduction == "sum":
+        return ((x_hat - x) ** 2).sum(dim=1).mean()
+    raise ValueError(f"recon_reduction must be one of {list(RECON_REDUCTIONS)}, got {reduction!r}")
 
 
 def _mlp(dims: list[int]) -> Any:
@@ -70,6 +84,11 @@ class AutoencoderQuantizer(Quantizer):
         "lr_schedule": "constant",
         "warmup_epochs": 0,
         "num_threads": None,
+        # "mean": MSE averaged over dimensions (the library default, and ours); "sum": squared
+        # error summed over dimensions, averaged over the batch. The quantizer's losses are
+        # summed over levels either way, so "mean" weights reconstruction d times less against
+        # them: a loss-scale mismatch another TIGER reimplementation found to cause collapse.
+        "recon_reduction": "mean",
     }
     PRESETS: dict[str, dict[str, Any]] = {}
     DEFAULT_PRESET: str | None = None
@@ -92,6 +111,9 @@ class AutoencoderQuantizer(Quantizer):
         for key in ("epochs", "batch_size", "latent_dim"):
             if int(out[key]) < 1:
                 raise ValueError(f"{self.name}: {key} must be >= 1, got {out[key]}")
+        if out["recon_reduction"] not in RECON_REDUCTIONS:
+            raise ValueError(f"{self.name}: recon_reduction must be one of {list(RECON_REDUCTIONS)}, "
+                             f"got {out['recon_reduction']!r}")
         if out["lr_schedule"] not in ("constant", "cosine"):
             raise ValueError(f"{self.name}: lr_schedule must be 'constant' or 'cosine', got {out['lr_schedule']!r}")
         return out
@@ -153,7 +175,7 @@ class AutoencoderQuantizer(Quantizer):
                 for start in range(0, n, bs):
                     xb = Xt[perm[start : start + bs]]
                     x_hat, _, losses = self._forward(xb)
-                    recon = torch.nn.functional.mse_loss(x_hat, xb)
+                    recon = reconstruction_loss(x_hat, xb, o["recon_reduction"])
                     qloss = losses.sum()
                     loss = recon + qloss
                     if not torch.isfinite(loss):

@@ -23,6 +23,30 @@ Fitted records are cached under --cache (default: runs/study/cache); rerunning r
 """
 
 
+ABLATION_EPILOG = """examples:
+  # two real embedding sets, 3 seeds, epochs cut to a quarter (naive 5, robust 15) for a 2-core CPU
+  semid study rqvae-ablation --embeddings ml=runs/ml/embeddings/content@runs/ml/data \\
+      --embeddings beauty=runs/beauty/embeddings/content@runs/beauty/data --epoch-scale 0.25 --threads 1
+  # only two factors, one seed
+  semid study rqvae-ablation --embeddings mine=my_vectors.npy --factors kmeans_init recon_sum --seeds 0
+Then `semid study rqvae-report --ablation OUT/ablation.json` puts the table into the report.
+"""
+
+
+REPORT_EPILOG = """examples:
+  # the committed report, from the committed JSON
+  semid study rqvae-report --ablation docs/results/rqvae-ablation/ablation.json
+  # with the downstream numbers of a new run
+  semid study rqvae-report --ablation docs/results/rqvae-ablation/ablation.json --run runs/rqvae-study
+"""
+
+
+def _factor_names() -> list[str]:
+    from semid.studies.rqvae_ablation import FACTORS
+
+    return list(FACTORS)
+
+
 def _parse_set(text: str) -> tuple[str, str, str | None]:
     if "=" not in text:
         raise ValueError(f"--embeddings {text!r} must look like NAME=PATH or NAME=PATH@DATA_DIR")
@@ -33,23 +57,80 @@ def _parse_set(text: str) -> tuple[str, str, str | None]:
     return name, path, data or None
 
 
-def _study(args: argparse.Namespace) -> int:
+def _cached_record_fn(cache: Path, levels: int, codebook: int, k: int, cached_only: bool, progress: bool,
+                      **record_kwargs: Any):
+    """``record_fn(set, spec, seed)`` that keeps each fitted record as JSON under ``cache`` and reuses it;
+    ``record_kwargs`` go to :func:`semid.studies.rqvae.quantizer_record` (and into the cache key)."""
+    from semid.io import hash_json, read_json, write_json
+    from semid.studies.rqvae import quantizer_record
+
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def cached_record(es, m, s):
+        key = hash_json({"set": es.name, "shape": list(es.X.shape), "head": es.X[:64].tolist(), "source": es.source,
+                         "targets": es.targets, "method": vars(m), "seed": s, "levels": levels, "codebook": codebook, "k": k,
+                         **({"record": record_kwargs} if record_kwargs else {})})
+        safe = m.label.replace(" ", "").replace("+", "plus-").replace("-", "_")
+        f = cache / f"{es.name}__{safe}__s{s}__{key[:12]}.json"
+        if f.exists():
+            return read_json(f)
+        if cached_only:
+            return None
+        r = quantizer_record(es, m, s, levels, codebook, k, show_progress=progress, **record_kwargs)
+        write_json(f, r)
+        return r
+
+    return cached_record
+
+
+def _command_line(study: str) -> str:
+    """The ``semid study STUDY ...`` command line this process was started with."""
+    if study in sys.argv:
+        return f"semid study {study} " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index(study) + 1:])
+    return f"semid study {study} ..."
+
+
+def _set_threads(n: int | None) -> None:
     import faiss
     import torch
 
+    if n:
+        torch.set_num_threads(n)
+        faiss.omp_set_num_threads(n)
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from semid.io import atomic_write_text, write_json
+    from semid.studies.rqvae import load_embedding_set
+    from semid.studies.rqvae_ablation import ablation_arms, run_ablation
+    from semid.studies.rqvae_tables import ablation_markdown
+
+    _set_threads(args.threads)
+    sets = [load_embedding_set(n, p, d) for n, p, d in map(_parse_set, args.embeddings)]
+    arms = ablation_arms(args.factors)
+    record = _cached_record_fn(Path(args.cache), args.levels, args.codebook_size, args.k, args.cached_only,
+                               not args.no_progress, max_queries=args.neighbour_queries)
+    result = run_ablation(sets, arms, args.seeds, args.epoch_scale, args.levels, args.codebook_size, args.k,
+                          record_fn=record, show_progress=not args.no_progress)
+    result["command"] = _command_line("rqvae-ablation")
+    out = Path(args.out)
+    write_json(out / "ablation.json", result)
+    atomic_write_text(out / "README.md", ablation_markdown(result))
+    print(f"ablation: {out / 'ablation.json'} and {out / 'README.md'} ({len(result['records'])} records)")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
     from semid.config import load_config_file
-    from semid.io import hash_json, read_json, write_json
+    from semid.io import read_json, write_json
     from semid.studies.rqvae import (
         DEFAULT_METHODS,
-        MethodSpec,
         downstream_results,
         load_embedding_set,
-        quantizer_record,
         run_quantizer_study,
     )
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        faiss.omp_set_num_threads(args.threads)
+
+    _set_threads(args.threads)
     scale: dict[str, Any] = {}
     methods = list(DEFAULT_METHODS)
     levels, codebook = args.levels, args.codebook_size
@@ -58,6 +139,8 @@ def _study(args: argparse.Namespace) -> int:
         scale = dict(cfg.get("scale_test") or {})
         opts = scale.get("options") or {}
         if cfg.get("quantizers"):
+            from semid.studies.rqvae import MethodSpec
+
             methods = []
             for q in cfg["quantizers"]:
                 label = f"{q['method']}-{q['preset']}" if q.get("preset") else q["method"]
@@ -75,38 +158,56 @@ def _study(args: argparse.Namespace) -> int:
     zipf = float(scale.get("zipf_exponent", args.zipf_exponent))
     sets = [load_embedding_set(n, p, d, zipf_exponent=zipf) for n, p, d in map(_parse_set, args.embeddings)]
 
-    cache = Path(args.cache)
-    cache.mkdir(parents=True, exist_ok=True)
-
-    def cached_record(es, m, s):
-        key = hash_json({"set": es.name, "shape": list(es.X.shape), "head": es.X[:64].tolist(), "source": es.source,
-                         "targets": es.targets, "method": vars(m), "seed": s, "levels": levels, "codebook": codebook, "k": k})
-        f = cache / f"{es.name}__{m.label}__s{s}__{key[:12]}.json"
-        if f.exists():
-            return read_json(f)
-        if args.cached_only:
-            return None
-        r = quantizer_record(es, m, s, levels, codebook, k, show_progress=not args.no_progress)
-        write_json(f, r)
-        return r
-
+    cached_record = _cached_record_fn(Path(args.cache), levels, codebook, k, args.cached_only, not args.no_progress)
     study = run_quantizer_study(sets, methods, seeds, levels, codebook, k, int(scale.get("paper_n_items", 62_138)),
                                 zipf, show_progress=not args.no_progress, record_fn=cached_record)
-    from semid.studies.rqvae_report import render_markdown, write_figures
-
+    study["command"] = _command_line("rqvae")
+    study["config"] = args.config
     down = downstream_results(args.run, k) if args.run else None
     out = Path(args.out)
     fig_dir = Path(args.figures) if args.figures else out.parent / "figures" / "rqvae"
-    command = "semid study rqvae " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("rqvae") + 1:]) \
-        if "rqvae" in sys.argv else "semid study rqvae ..."
-    study["command"] = command
-    study["config"] = args.config
     write_json(fig_dir / "study.json", {"study": study, "downstream": down})
-    figures = write_figures(study, fig_dir)
-    from semid.io import atomic_write_text
+    ablation = read_json(args.ablation) if args.ablation else None
+    _write_report(study, down, ablation, out, fig_dir, study["command"])
+    return 0
 
-    atomic_write_text(out, render_markdown(study, down, figures, fig_dir, out))
-    print(f"report: {out}\nfigures and raw numbers: {fig_dir} ({sum(len(v) for v in figures.values())} figures, study.json)")
+
+def _write_report(study: dict[str, Any], down: dict[str, Any] | None, ablation: dict[str, Any] | None, out: Path,
+                  fig_dir: Path, command: str) -> None:
+    """Figures, the report and its appendix (``<out stem>-appendix.md`` beside it)."""
+    from semid.io import atomic_write_text
+    from semid.studies.rqvae_figures import write_figures
+    from semid.studies.rqvae_report import render_report
+
+    figures = write_figures(study, fig_dir, ablation)
+    main, appendix = render_report(study, down, ablation, figures, fig_dir, out, command)
+    atomic_write_text(out, main)
+    atomic_write_text(out.with_name(f"{out.stem}-appendix.md"), appendix)
+    print(f"report: {out} ({len(main.split()):,} words) and {out.with_name(out.stem + '-appendix.md')}\n"
+          f"figures: {fig_dir} ({sum(len(v) for v in figures.values())})")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from semid.io import read_json
+    from semid.studies.rqvae import downstream_results
+
+    path = Path(args.study)
+    if not path.exists():
+        raise FileNotFoundError(f"--study {path} does not exist; write it with `semid study rqvae` (it saves "
+                                "FIGURES/study.json)")
+    saved = read_json(path)
+    study, down = saved["study"], saved.get("downstream")
+    if args.run:
+        down = downstream_results(args.run, int(study["k"]))
+        if down is None:
+            raise FileNotFoundError(f"--run {args.run} has no results.json; finish `semid run` there first")
+    ablation = None
+    if args.ablation:
+        if not Path(args.ablation).exists():
+            raise FileNotFoundError(f"--ablation {args.ablation} does not exist; write it with `semid study rqvae-ablation`")
+        ablation = read_json(args.ablation)
+    fig_dir = Path(args.figures) if args.figures else path.parent
+    _write_report(study, down, ablation, Path(args.out), fig_dir, _command_line("rqvae-report"))
     return 0
 
 
@@ -133,6 +234,19 @@ def _lsa(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_fit_args(p: argparse.ArgumentParser, cache: str) -> None:
+    """The options both fitting studies share: embedding sets, ID size, k, the record cache, threads, progress."""
+    p.add_argument("--embeddings", action="append", required=True, metavar="NAME=PATH[@DATA_DIR]",
+                   help="a float32 .npy (n, d) or `semid embed` dir; @DATA_DIR adds the dataset (repeatable)")
+    p.add_argument("--levels", type=int, default=2)
+    p.add_argument("--codebook-size", type=int, default=256)
+    p.add_argument("-k", type=int, default=30)
+    p.add_argument("--cache", default=cache, help="directory of fitted records (reused)")
+    p.add_argument("--cached-only", action="store_true", help="report only records already in --cache; fit nothing")
+    p.add_argument("--threads", type=int, default=None, help="torch and faiss threads (1 on a busy machine)")
+    p.add_argument("--no-progress", action="store_true")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("study", help="studies that answer open questions (rqvae: why RQ-VAE collapsed)")
     ssub = p.add_subparsers(dest="study", metavar="STUDY")
@@ -141,23 +255,45 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "measure codes used, perplexity, buckets, ceilings; read a `semid run` directory "
                                     "for downstream recall; write the Markdown report, figures and study.json.",
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--embeddings", action="append", required=True, metavar="NAME=PATH[@DATA_DIR]",
-                   help="a float32 .npy (n, d) or `semid embed` dir; @DATA_DIR adds the dataset (repeatable)")
+    _add_fit_args(r, "runs/study/cache")
     r.add_argument("--config", default=None, help="experiment config whose [[quantizers]], [ids], [scale_test] to use")
     r.add_argument("--run", default=None, help="a `semid run` directory of that config (downstream recall)")
+    r.add_argument("--ablation", default=None, help="an ablation.json of `semid study rqvae-ablation` for the report")
     r.add_argument("--seeds", type=int, nargs="+", default=None, help="quantizer seeds (default: config or 0 1 2)")
     r.add_argument("--methods", nargs="+", default=None, help="labels to fit, e.g. rq-kmeans rq-vae-naive rq-vae-robust")
-    r.add_argument("--levels", type=int, default=2)
-    r.add_argument("--codebook-size", type=int, default=256)
-    r.add_argument("-k", type=int, default=30)
     r.add_argument("--zipf-exponent", type=float, default=1.0, help="simulated popularity for sets without data")
-    r.add_argument("--cache", default="runs/study/cache", help="directory of fitted records (reused)")
-    r.add_argument("--cached-only", action="store_true", help="report only records already in --cache; fit nothing")
-    r.add_argument("--threads", type=int, default=None, help="torch and faiss threads (1 on a busy machine)")
     r.add_argument("--out", default="docs/rqvae-vs-rqkmeans.md", help="report path")
     r.add_argument("--figures", default=None, help="figure dir (default: OUT_DIR/figures/rqvae)")
-    r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=_study)
+    a = ssub.add_parser("rqvae-ablation", help="which RQ-VAE setting decides collapse: one factor at a time",
+                        description="Fit RQ-VAE arms that differ from the naive or robust preset in exactly one "
+                                    "factor (k-means init, dead-code restarts, commitment 0.25, EMA decay 0.99, "
+                                    "epochs and schedule, summed reconstruction loss) on each embedding set for "
+                                    "each seed; write OUT/ablation.json and OUT/README.md (codes used, distinct "
+                                    "IDs, largest bucket, search and rec oracle ceilings).",
+                        epilog=ABLATION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_fit_args(a, "runs/study/ablation-cache")
+    a.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    a.add_argument("--factors", nargs="+", default=None, metavar="FACTOR",
+                   help="factors to toggle (default: all): " + ", ".join(_factor_names()))
+    a.add_argument("--epoch-scale", type=float, default=1.0,
+                   help="multiply every arm's epochs (naive 20, robust 60) to bound compute, e.g. 0.25")
+    a.add_argument("--neighbour-queries", type=int, default=1000,
+                   help="items sampled for the neighbour-preservation diagnostic (kNN; 10,000 in `study rqvae`)")
+    a.add_argument("--out", default="docs/results/rqvae-ablation", help="directory for ablation.json and README.md")
+    a.set_defaults(func=_ablation)
+    rep = ssub.add_parser("rqvae-report", help="rewrite the RQ-VAE report and appendix from saved JSON (fits nothing)",
+                          description="Regenerate docs/rqvae-vs-rqkmeans.md, its appendix and figures from the "
+                                      "study.json of `semid study rqvae`, the ablation.json of `semid study "
+                                      "rqvae-ablation` and, optionally, a fresh `semid run` directory for the "
+                                      "downstream table.", epilog=REPORT_EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("--study", default="docs/figures/rqvae/study.json", help="study.json of `semid study rqvae`")
+    rep.add_argument("--ablation", default=None, help="ablation.json of `semid study rqvae-ablation`")
+    rep.add_argument("--run", default=None, help="a `semid run` directory: replaces the downstream results in --study")
+    rep.add_argument("--out", default="docs/rqvae-vs-rqkmeans.md", help="report path (appendix: <stem>-appendix.md)")
+    rep.add_argument("--figures", default=None, help="figure dir (default: the --study file's folder)")
+    rep.set_defaults(func=_report)
     lsa = ssub.add_parser("lsa", help="TF-IDF + SVD vectors of a text file (one passage per line) as a .npy",
                           description="Model-free real-text vectors for the scale test, e.g. of runs/scale/docstrings-60k.txt.")
     lsa.add_argument("--texts", required=True, help="text file, one passage per line")

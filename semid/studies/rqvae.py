@@ -250,14 +250,17 @@ def load_embedding_set(name: str, path: str | Path, data_dir: str | Path | None 
 
 # ------------------------------------------------------------------ quantizer study
 def quantizer_record(es: EmbeddingSet, spec: MethodSpec, seed: int, levels: int = 2, codebook_size: int = 256,
-                     k: int = 30, show_progress: bool = False) -> dict[str, Any]:
-    """Fit one quantizer on one embedding set and measure it (JSON-ready dict)."""
+                     k: int = 30, show_progress: bool = False, max_queries: int = 10_000) -> dict[str, Any]:
+    """Fit one quantizer on one embedding set and measure it (JSON-ready dict).
+
+    ``max_queries``: items sampled for the neighbour-preservation diagnostic (a brute-force kNN,
+    the slowest part of a record after training)."""
     from semid.ids import build_ids
 
     t0 = time.perf_counter()
     built = build_ids(es.X, method=spec.method, levels=levels, codebook_size=codebook_size, collisions="none",
                       seed=seed, preset=spec.preset, popularity=es.popularity, bucket_order="popularity",
-                      show_progress=show_progress, **spec.options)
+                      show_progress=show_progress, max_queries=max_queries, **spec.options)
     ids = built.ids
     d = ids.diagnostics
     codes = ids.task_codes("search")
