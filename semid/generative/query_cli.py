@@ -8,7 +8,8 @@ from typing import Any
 
 SEARCH_EPILOG = """examples:
   semid search runs/quickstart/synthetic/model/multi-task__rq-kmeans__suffix__s0 "a funny space adventure"
-  semid search MODEL "dark thriller" "romantic comedy" --k 5 --json"""
+  semid search MODEL "dark thriller" "romantic comedy" --k 5 --json
+  semid search MODEL "a new kind of film" --new-items new-items   # items from `semid ids encode`"""
 
 REC_EPILOG = """examples:
   semid recommend runs/quickstart/synthetic/model/multi-task__rq-kmeans__suffix__s0 --history 3,17,42
@@ -23,6 +24,8 @@ def _common(p) -> None:
     p.add_argument("--beam", type=int, help="beam width (default max(k, 30))")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="print JSON (one list of {rank, item_id, title, score} per input)")
+    p.add_argument("--new-items", action="append", metavar="DIR",
+                   help="add items encoded by `semid ids encode` first (repeatable; no retraining)")
 
 
 def register(subparsers: Any) -> None:
@@ -62,18 +65,23 @@ def _print(inputs: list[str], results, as_json: bool) -> None:
         print()
 
 
-def _search(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace):
     from semid.generative.api import Retriever
 
     r = Retriever.load(args.model, device=args.device)
+    for d in args.new_items or []:
+        r.add_items(d)
+    return r
+
+
+def _search(args: argparse.Namespace) -> int:
+    r = _load(args)
     _print(args.queries, r.search(args.queries, k=args.k, beam_size=args.beam), args.json)
     return 0
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from semid.generative.api import Retriever
-
     histories = [[_parse_id(x) for x in h.split(",") if x.strip()] for h in args.history]
-    r = Retriever.load(args.model, device=args.device)
+    r = _load(args)
     _print([f"history {h}" for h in args.history], r.recommend(histories, k=args.k, beam_size=args.beam), args.json)
     return 0
