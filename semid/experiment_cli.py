@@ -15,6 +15,14 @@ Rerunning the same command reuses every completed stage (kill it at any point an
 """
 
 
+REPORT_EPILOG = """examples:
+  semid report runs/quickstart
+  semid report runs/ml-small --readme README.md
+
+The run directory is one made by `semid run`; the report is RUN/report/report.md with its figures.
+"""
+
+
 def _run(args: argparse.Namespace) -> int:
     from semid.experiment import load_experiment_config, run_experiment
     from semid.report import write_report
@@ -67,7 +75,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
 
-    r = sub.add_parser("report", help="write RUN/report/report.md and figures from RUN/results.json")
+    r = sub.add_parser("report", help="write RUN/report/report.md and figures from RUN/results.json",
+                       description="Write the paper-layout tables, baselines, training budget and figures of a run "
+                                   "into RUN/report/.",
+                       epilog=REPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("run", help="a run directory made by `semid run`")
     r.add_argument("--readme", metavar="FILE",
                    help="also write the run's summary table into FILE, between the lines "

@@ -11,6 +11,20 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 # shortcut flag -> config field (only for the methods whose config has that field)
+EMBED_EPILOG = """examples:
+  semid embed --data runs/mls/data --method content --out runs/mls/embeddings/content
+  semid embed --data runs/mls/data --method search --epochs 1 --batch-size 64 --out runs/mls/embeddings/search
+  semid embed --data runs/mls/data --method rec --epochs 30 --dim 256 --set negative_weight=0.1 --out runs/mls/embeddings/rec
+  semid embed --data runs/mls/data --method fused-svd --inputs runs/mls/embeddings/search runs/mls/embeddings/rec \\
+      --out runs/mls/embeddings/fused-svd
+"""
+
+DENSE_EPILOG = """examples:
+  semid evaluate-dense --data runs/mls/data --embeddings runs/mls/embeddings/rec
+  semid evaluate-dense --data runs/mls/data --embeddings runs/mls/embeddings/search --max-search-queries 2000 \\
+      --out runs/mls/eval/dense-search
+"""
+
 SHORTCUTS = {"model": "model", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
              "max_seq_length": "max_seq_length", "device": "device", "dim": "dim"}
 
@@ -21,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     methods = ", ".join(EMBEDDERS)
     p = sub.add_parser("embed", help=f"compute item embeddings ({methods})",
                        description="Compute one item embedding per item and write RUN/embeddings/NAME "
-                                   "(embeddings.npy float32 (n_items, d) + meta.json).")
+                                   "(embeddings.npy float32 (n_items, d) + meta.json).",
+                       epilog=EMBED_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="prepared dataset directory (semid data prepare --out)")
     p.add_argument("--method", required=True, help=f"one of {methods} (hgnn: 2T-HGNN, a graph "
                    "neural network item tower + user tower; its options: --set links=... --set fanouts.co=10 "
@@ -42,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_embed)
 
     d = sub.add_parser("evaluate-dense", help="dense retrieval baselines of an embeddings dir (+ popularity)",
-                       description="Search and recommendation recall of item embeddings by dot product; writes metrics.json.")
+                       description="Search and recommendation recall of item embeddings by dot product; writes metrics.json.",
+                       epilog=DENSE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--data", required=True, help="prepared dataset directory")
     d.add_argument("--embeddings", required=True, help="embeddings directory or .npy file")
     d.add_argument("--out", default=None, help="output directory (default: EMBEDDINGS/dense)")

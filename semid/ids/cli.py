@@ -118,10 +118,27 @@ The embeddings must come from the same source the IDs were built from (the same 
 applied to the new items' text); give two files (SEARCH REC) for separate/prefix-share IDs."""
 
 
+BUILD_EPILOG = """examples:
+  semid ids build --embeddings runs/mls/embeddings/multitask --levels 2 --codebook-size 256 --out runs/mls/ids/rqk
+  semid ids build --scheme separate --search-embeddings runs/mls/embeddings/search \\
+      --rec-embeddings runs/mls/embeddings/rec --out runs/mls/ids/separate
+  semid ids build --embeddings runs/mls/embeddings/multitask --method rq-vae --preset robust --opt epochs=50 \\
+      --out runs/mls/ids/rqvae
+"""
+
+INSPECT_EPILOG = """examples:
+  semid ids inspect runs/mls/ids/rqk
+  semid ids inspect runs/quickstart/synthetic/ids/multi-task__rq-kmeans__suffix__s0
+"""
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("ids", help="build and inspect Semantic IDs")
     sub = p.add_subparsers(dest="ids_command", metavar="SUBCOMMAND")
-    b = sub.add_parser("build", help="quantize embeddings into Semantic IDs")
+    b = sub.add_parser("build", help="quantize embeddings into Semantic IDs",
+                       description="Quantize item embeddings into Semantic IDs (codes.npy, diagnostics.json, "
+                                   "the fitted quantizer) under --out.",
+                       epilog=BUILD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("--embeddings", nargs="+", metavar="FILE_OR_DIR",
                    help="an embeddings dir or a float32 .npy; two (search, rec) for separate/prefix-share")
     b.add_argument("--search-embeddings", metavar="FILE_OR_DIR", help="search embeddings (separate/prefix-share)")
@@ -140,7 +157,10 @@ def register(subparsers: Any) -> None:
     b.add_argument("--no-progress", action="store_true", help="hide progress bars")
     b.add_argument("--out", required=True, help="output directory")
     b.set_defaults(func=_cmd_build)
-    i = sub.add_parser("inspect", help="print the diagnostics of an IDs directory")
+    i = sub.add_parser("inspect", help="print the diagnostics of an IDs directory",
+                       description="Print the diagnostics of an IDs directory (codes used per level, collisions, "
+                                   "bucket sizes, ...).",
+                       epilog=INSPECT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     i.add_argument("dir")
     i.set_defaults(func=_cmd_inspect)
     e = sub.add_parser("encode", help="IDs for new items from the saved quantizer, without retraining",
