@@ -217,10 +217,14 @@ def normalize_timestamps(s: pd.Series, col: str = "timestamp", source: str | Non
         values = s.tolist()
         if all(isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) for v in values):
             return pd.Series(np.array(values, dtype=np.int64), index=s.index, name=s.name), None
-        if all(isinstance(v, str) for v in values):
-            stripped = [v.strip() for v in values]
-            if all(_CANONICAL_INT.fullmatch(v) for v in stripped):
-                return pd.Series(np.array([int(v) for v in stripped], dtype=np.int64), index=s.index, name=s.name), None
+        numeric = [isinstance(v, int | np.integer | float | np.floating) and not isinstance(v, bool | np.bool_)
+                   or (isinstance(v, str) and _CANONICAL_INT.fullmatch(v.strip()) is not None) for v in values]
+        if all(numeric) and all(isinstance(v, str) for v in values):
+            return pd.Series(np.array([int(v) for v in values], dtype=np.int64), index=s.index, name=s.name), None
+        if any(numeric):  # "141" beside "2014-01-31": a year? seconds? refuse to guess
+            i, j = numeric.index(True), numeric.index(False)
+            raise SchemaError(f"{_where(source)}column '{col}' mixes numbers (row {i}: {values[i]!r}) with other "
+                              f"values (row {j}: {values[j]!r}); use one kind in the whole column: {hint}.")
         for i, v in enumerate(values):
             if not isinstance(v, str | pd.Timestamp | np.datetime64) and not hasattr(v, "isoformat"):
                 raise bad(i, v)
@@ -235,8 +239,7 @@ def normalize_timestamps(s: pd.Series, col: str = "timestamp", source: str | Non
     if nat.any():
         row = int(np.flatnonzero(nat)[0])
         raise bad(row, s.iloc[row])
-    ns = (dt - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
-    us = ns.to_numpy(dtype=np.int64)
+    us = dt.dt.tz_convert(None).astype("datetime64[us]").astype("int64").to_numpy()  # microseconds since 1970
     secs = np.floor_divide(us, 1_000_000)
     exact = us.astype(np.float64) / 1e6 if (us % 1_000_000 != 0).any() else None
     return pd.Series(secs, index=s.index, name=s.name), exact
