@@ -146,7 +146,7 @@ def _fake_run(tmp_path, search_hit_rate: dict[str, float], n: int = 60, seeds=(0
 
 
 def test_downstream_results_reads_a_run_with_ceilings_and_tests(tmp_path):
-    from semid.studies.rqvae import downstream_results
+    from semid.studies.rqvae_downstream import downstream_results
 
     run = _fake_run(tmp_path, {"rq-kmeans": 0.9, "rq-vae-naive": 0.05, "rq-vae-robust": 0.85})
     down = downstream_results(run, 30)
@@ -174,7 +174,7 @@ def test_downstream_results_reads_a_run_with_ceilings_and_tests(tmp_path):
 
 
 def test_report_answers_the_downstream_question_from_the_run(tmp_path):
-    from semid.studies.rqvae import downstream_results
+    from semid.studies.rqvae_downstream import downstream_results
     from semid.studies.rqvae_report import downstream_answer
     from semid.studies.rqvae_tables import downstream_table
 
@@ -194,7 +194,7 @@ def test_report_answers_the_downstream_question_from_the_run(tmp_path):
 
 
 def test_downstream_results_without_results_json(tmp_path):
-    from semid.studies.rqvae import downstream_results
+    from semid.studies.rqvae_downstream import downstream_results
 
     assert downstream_results(tmp_path) is None
 

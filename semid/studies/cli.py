@@ -123,12 +123,8 @@ def _ablation(args: argparse.Namespace) -> int:
 def _study(args: argparse.Namespace) -> int:
     from semid.config import load_config_file
     from semid.io import read_json, write_json
-    from semid.studies.rqvae import (
-        DEFAULT_METHODS,
-        downstream_results,
-        load_embedding_set,
-        run_quantizer_study,
-    )
+    from semid.studies.rqvae import DEFAULT_METHODS, load_embedding_set, run_quantizer_study
+    from semid.studies.rqvae_downstream import downstream_results
 
     _set_threads(args.threads)
     scale: dict[str, Any] = {}
@@ -189,7 +185,7 @@ def _write_report(study: dict[str, Any], down: dict[str, Any] | None, ablation: 
 
 def _report(args: argparse.Namespace) -> int:
     from semid.io import read_json
-    from semid.studies.rqvae import downstream_results
+    from semid.studies.rqvae_downstream import downstream_results
 
     path = Path(args.study)
     if not path.exists():

@@ -142,7 +142,7 @@ def _ablation(ablation: dict[str, Any], fig_dir: Path) -> str:
         ax.set_xlim(0, 1.02)
         ax.set_xlabel(f"oracle Recall@{ablation['k']} ceiling (mean over seeds; bars: min–max)")
         ax.set_title(name, fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=2, fontsize=8)
     fig.suptitle("RQ-VAE ablation: each remedy added to naive, removed from robust", fontsize=10)
     return _save(fig, fig_dir, "ablation_ceilings.png")
 

@@ -1,7 +1,7 @@
 """The numbers the RQ-VAE report states, computed once from the study, ablation and downstream dicts.
 
 Inputs are the JSON-ready dicts of :func:`semid.studies.rqvae.run_quantizer_study`,
-:func:`semid.studies.rqvae.downstream_results` and :func:`semid.studies.rqvae_ablation.run_ablation`;
+:func:`semid.studies.rqvae_downstream.downstream_results` and :func:`semid.studies.rqvae_ablation.run_ablation`;
 nothing is typed in by hand except the paper's published Table 3.
 """
 

@@ -167,7 +167,7 @@ def downstream_answer(down: dict[str, Any], k: int = 30, tasks: tuple[str, ...] 
 
 def downstream_section(down: dict[str, Any] | None, k: int) -> list[str]:
     out = ["## 4. Downstream: generative Recall@30", "",
-           "<!-- the downstream table: fed by `--run RUN` (semid.studies.rqvae.downstream_results); the run of issue 13 "
+           "<!-- the downstream table: fed by `--run RUN` (semid.studies.rqvae_downstream.downstream_results); the run of issue 13 "
            "part 1 (the generative model that learns search) replaces the one below -->"]
     if not down or not down.get("groups"):
         return out + ["", "No downstream run was read. Regenerate with `--run RUN` once `semid run "
