@@ -10,7 +10,10 @@ Methods:
 - ``enmf``: the rec-tuned source at its defaults (30 epochs, dim 256);
 - ``hgnn``: 2T-HGNN, learned node vectors only (links co, genre, tag where the data has them);
 - ``hgnn+text``: 2T-HGNN whose item nodes also read the offline MiniLM embedding of the item
-  text (Beauty: title words as ``term`` links too).
+  text; ``hgnn+text, no logQ``: the same without the log-frequency correction of the in-batch
+  softmax (which, left out, biases the scores towards rare items).
+On Beauty, whose only metadata is the title, the 2T-HGNN graph has co-interaction and
+title-word (``term``) links.
 2T-HGNN user vectors come from the training history only, as ENMF's do; the ``(train+valid)``
 rows give the same model the valid item as well (the history the test protocol allows; ENMF
 cannot use it without retraining).
@@ -20,7 +23,8 @@ cannot use it without retraining).
 
 Amazon Beauty ids are strings (ASINs, user hashes): until ``semid data prepare --source files``
 accepts string ids this script factorizes them into integers first (a temporary measure).
-Writes benchmarks/results/hgnn.json and hgnn.md. One seed (the test sets are small: 610 users
+Each method's rows are cached under ``--work`` by a hash of its settings, so an interrupted run
+resumes. Writes benchmarks/results/hgnn.json and hgnn.md (a "## Notes" section already in hgnn.md is kept). One seed (the test sets are small: 610 users
 on ml-latest-small), so differences of a few hundredths on the sparse split are noise.
 """
 
@@ -39,6 +43,7 @@ import pandas as pd
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPARSE_N = (5, 10)
+NOTES = "## Notes"
 HGNN_BUDGET = {"epochs": 2, "max_examples_per_epoch": 40000}
 
 
@@ -68,7 +73,8 @@ def prepare(name: str, path: Path, work: Path) -> Path:
     return out
 
 
-def user_ranks(ds, user_ids: np.ndarray, user_vectors: np.ndarray, items: np.ndarray, k: int = 30) -> tuple:
+def user_ranks(ds, user_ids: np.ndarray, user_vectors: np.ndarray, items: np.ndarray) -> tuple:
+    """The full rank (0 = first) of each test target under the user's vector, and the targets."""
     from semid.evaluate.dense import topk_ranks
 
     ex = ds.rec_examples("test")
@@ -76,56 +82,81 @@ def user_ranks(ds, user_ids: np.ndarray, user_vectors: np.ndarray, items: np.nda
     ex = [e for e in ex if e.user_id in row]
     uv = np.stack([user_vectors[row[e.user_id]] for e in ex])
     targets = np.array([e.target for e in ex], dtype=np.int64)
-    return topk_ranks(uv, items, targets, k), targets
+    return topk_ranks(uv, items, targets, len(items)), targets
 
 
 def split_recalls(ds, ranks: np.ndarray, targets: np.ndarray) -> dict:
+    """column -> (R@30, n examples, median rank of the target) for all / head / torso / <=N."""
     hit = (ranks >= 0) & (ranks < 30)
     counts = ds.train_counts[targets]
     head = ds.head_mask[targets]
-    out = {"all": (float(hit.mean()), len(hit)), "head": (float(hit[head].mean()), int(head.sum())),
-           "torso": (float(hit[~head].mean()), int((~head).sum()))}
-    for n in SPARSE_N:
-        m = counts <= n
-        out[f"<={n}"] = (float(hit[m].mean()) if m.any() else float("nan"), int(m.sum()))
-    return out
+    masks = {"all": np.ones(len(hit), bool), "head": head, "torso": ~head}
+    masks.update({f"<={n}": counts <= n for n in SPARSE_N})
+    return {c: (float(hit[m].mean()) if m.any() else float("nan"), int(m.sum()),
+                float(np.median(ranks[m])) if m.any() else float("nan")) for c, m in masks.items()}
 
 
-def run_dataset(name: str, data: Path, seed: int) -> list[dict]:
+def _cached(work: Path, name: str, key: dict, compute) -> list[dict]:
+    """Rows of one method, cached in ``work`` under a hash of its settings (reruns skip them)."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    f = work / name / "rows" / f"{key['label']}-{h}.json"
+    if f.exists():
+        return json.loads(f.read_text())
+    rows = compute()
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(rows))
+    return rows
+
+
+def run_dataset(name: str, data: Path, seed: int, work: Path) -> list[dict]:
     from semid.data import Dataset
     from semid.embed import build_embeddings
     from semid.embed.hgnn import HGNNEmbedder
     from semid.embed.registry import make_config
 
     ds = Dataset.load(data)
-    rows = []
-    t0 = time.perf_counter()
-    enmf = build_embeddings(ds, "rec", {}, seed=seed, show_progress=False)
-    r, t = user_ranks(ds, enmf.user_ids, enmf.user_vectors, enmf.vectors)
-    rows.append({"dataset": name, "method": "enmf", "history": "train", "seconds": round(time.perf_counter() - t0, 1),
-                 **split_recalls(ds, r, t)})
+
+    def enmf() -> list[dict]:
+        t0 = time.perf_counter()
+        emb = build_embeddings(ds, "rec", {}, seed=seed, show_progress=False)
+        r, t = user_ranks(ds, emb.user_ids, emb.user_vectors, emb.vectors)
+        return [{"dataset": name, "method": "enmf", "history": "train", "seconds": round(time.perf_counter() - t0, 1),
+                 **split_recalls(ds, r, t)}]
+
+    rows = _cached(work, name, {"label": "enmf", "seed": seed}, enmf)
     print(json.dumps(rows[-1]), flush=True)
     has_meta = bool((ds.items["genres"] != "").any() or (ds.items["tags"] != "").any())
-    variants = {"hgnn": {}, "hgnn+text": {"text_model": "all-MiniLM-L6-v2"}}
-    if not has_meta:
-        variants["hgnn+text"]["links"] = ["co", "term"]
-    for label, opts in variants.items():
+    links = {} if has_meta else {"links": ["co", "term"]}  # title words: the only metadata of Beauty
+    content = work / name / "content"  # the MiniLM item-text embeddings, computed once for both text variants
+    if not (content / "embeddings.npy").exists():
+        build_embeddings(ds, "content", {"model": "all-MiniLM-L6-v2"}, seed=seed, show_progress=False).save(content)
+    text = {"text_model": str(content)}
+    variants = {"hgnn": links, "hgnn+text": {**links, **text},
+                "hgnn+text, no logQ": {**links, **text, "logq_correction": False}}
+
+    def hgnn(label: str, opts: dict) -> list[dict]:
         t0 = time.perf_counter()
         cfg = make_config("hgnn", {**HGNN_BUDGET, **opts})
         model = HGNNEmbedder(cfg, seed=seed, show_progress=False).fit(ds)
         emb = model.embed()
         secs = round(time.perf_counter() - t0, 1)
         r, t = user_ranks(ds, emb.user_ids, emb.user_vectors, emb.vectors)
-        rows.append({"dataset": name, "method": label, "history": "train", "seconds": secs,
-                     "links": emb.meta["graph"]["links"], **split_recalls(ds, r, t)})
-        print(json.dumps(rows[-1]), flush=True)
+        out = [{"dataset": name, "method": label, "history": "train", "seconds": secs,
+                "links": emb.meta["graph"]["links"], **split_recalls(ds, r, t)}]
         hist = ds.user_histories(("train", "valid"))
         uids = np.array(sorted(hist), dtype=np.int64)
-        uv = model.user_vectors([hist[int(u)] for u in uids])
-        r, t = user_ranks(ds, uids, uv, emb.vectors)
-        rows.append({"dataset": name, "method": label, "history": "train+valid", "seconds": secs,
-                     "links": emb.meta["graph"]["links"], **split_recalls(ds, r, t)})
-        print(json.dumps(rows[-1]), flush=True)
+        r, t = user_ranks(ds, uids, model.user_vectors([hist[int(u)] for u in uids]), emb.vectors)
+        out.append({**out[0], "history": "train+valid", **split_recalls(ds, r, t)})
+        return out
+
+    for label, opts in variants.items():
+        new = _cached(work, name, {"label": label.replace(",", "").replace(" ", "-"), "opts": opts,
+                                   "budget": HGNN_BUDGET, "seed": seed}, lambda label=label, opts=opts: hgnn(label, opts))
+        for r in new:
+            print(json.dumps(r), flush=True)
+        rows += new
     return rows
 
 
@@ -143,13 +174,18 @@ def markdown(rows: list[dict], cmd: str, meta: dict) -> str:
         f"One seed ({meta['seed']}); {meta['python']} on {meta['machine']}, {meta['threads']} torch thread(s); "
         f"{meta['minutes']} minutes in all. 2T-HGNN budget: {HGNN_BUDGET} (its config defaults are 3 full "
         "epochs). R@30 of each method's own user vectors over the whole catalogue; `<=N`: test targets with "
-        "at most N training interactions; n = test examples in the column.",
+        "at most N training interactions. In brackets: the median rank of the test target over the whole "
+        "catalogue (0 = first; lower is better), which still separates methods where R@30 is 0.",
+        "",
+        "Test examples per column: " + "; ".join(
+            f"{d}: " + ", ".join(f"{c} {r[c][1]}" for c in cols)
+            for d, r in {r["dataset"]: r for r in rows}.items()) + ".",
         "",
         "| dataset | method | user history | " + " | ".join(cols) + " | seconds |",
         "|---|---|---|" + "---|" * len(cols) + "---|",
     ]
     for r in rows:
-        cells = [f"{r[c][0]:.3f} (n={r[c][1]})" for c in cols]
+        cells = [f"{r[c][0]:.3f} ({r[c][2]:.0f})" for c in cols]
         lines.append(f"| {r['dataset']} | {r['method']} | {r['history']} | " + " | ".join(cells) + f" | {r['seconds']} |")
     return "\n".join(lines) + "\n"
 
@@ -174,12 +210,14 @@ def main() -> int:
         if not path.exists():
             print(f"skipping {name}: {path} is absent", file=sys.stderr)
             continue
-        rows += run_dataset(name, prepare(name, path, args.work), args.seed)
+        rows += run_dataset(name, prepare(name, path, args.work), args.seed, args.work)
     meta = {"seed": args.seed, "threads": args.threads, "python": platform.python_version(),
             "machine": platform.machine(), "minutes": round((time.perf_counter() - t0) / 60, 1)}
     cmd = "python " + " ".join(["benchmarks/bench_hgnn.py", *sys.argv[1:]])
     args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    args.out.write_text(markdown(rows, cmd, meta))
+    old = args.out.read_text() if args.out.exists() else ""
+    notes = old[old.index(NOTES):] if NOTES in old else ""  # hand-written notes survive a rerun
+    args.out.write_text(markdown(rows, cmd, meta) + ("\n" + notes if notes else ""))
     print(f"wrote {args.out}")
     return 0
 

@@ -257,3 +257,20 @@ def test_cli_trains_hgnn(tmp_path):
     emb = load_embeddings(tmp_path / "e")
     assert emb.vectors.shape == (40, 8)
     assert emb.meta["config"]["fanouts"]["co"] == 3 and emb.meta["config"]["fanouts"]["genre"] == 5  # others kept
+
+
+def test_text_features_from_an_embeddings_dir_and_a_mismatched_one(tmp_path):
+    from conftest import build_tiny_dataset
+
+    from semid.embed import EmbeddingError, ItemEmbeddings
+
+    ds = build_tiny_dataset()
+    ids = ds.items["item_id"].to_numpy()
+    genre_onehot = np.eye(4, dtype=np.float32)[np.arange(40) % 4]
+    ItemEmbeddings(genre_onehot, {"method": "content"}, item_ids=ids).save(tmp_path / "text")
+    emb = build_embeddings(ds, "hgnn", {"epochs": 1, "dim": 8, "batch_size": 16, "text_model": str(tmp_path / "text")},
+                           show_progress=False)
+    assert emb.vectors.shape == (40, 8)
+    ItemEmbeddings(genre_onehot[:30], {"method": "content"}, item_ids=ids[:30]).save(tmp_path / "short")
+    with pytest.raises(EmbeddingError, match="30 item vectors but the dataset has 40"):
+        build_embeddings(ds, "hgnn", {"epochs": 1, "text_model": str(tmp_path / "short")}, show_progress=False)

@@ -71,8 +71,9 @@ class HGNNConfig:
     co_max_neighbors: int = field(default=50, metadata={"help": "co link: most frequent co-items kept per item"})
     term_max_df: float = field(default=0.05, metadata={"help": "term link: drop words in more than this share of titles"})
     text_model: str | None = field(default=None, metadata={
-        "help": "sentence-transformers model whose item-text embeddings feed the item nodes "
-                "(e.g. all-MiniLM-L6-v2); None: learned vectors only"})
+        "help": "item-text features for the item nodes: a sentence-transformers model (e.g. all-MiniLM-L6-v2) "
+                "or an embeddings directory of this dataset (e.g. the content embeddings); None: learned "
+                "vectors only"})
     max_examples_per_epoch: int | None = field(default=None, metadata={
         "help": "a random sample of this many training examples per epoch (None: all)"})
     user_history: str = field(default="train", metadata={
@@ -234,13 +235,7 @@ class HGNNEmbedder(Embedder):
         data = build_item_graph(dataset, spec, seed=self.seed)
         links = list(data.links)
         loader = make_loader(data, cfg.num_neighbors(links), seed=self.seed)
-        text = None
-        if cfg.text_model:
-            from semid.embed.sentence import encode_texts, load_sentence_model
-
-            st = load_sentence_model(cfg.text_model, device=cfg.device)
-            text = torch.as_tensor(encode_texts(st, dataset.texts, 64, self.show_progress, normalize=True))
-            del st
+        text = torch.as_tensor(self._text_features(dataset)) if cfg.text_model else None
         device = torch.device(pick_device(cfg.device))
         items_net, users_net = _build_model(data, cfg, text)
         items_net.to(device)
@@ -289,6 +284,21 @@ class HGNNEmbedder(Embedder):
         self._n_examples = int(len(T))
         self._dataset = dataset
         return self
+
+    def _text_features(self, dataset: Any) -> np.ndarray:
+        """float32 (n_items, d_text): a saved embeddings directory, or the text model's encoding."""
+        from pathlib import Path
+
+        from semid.embed.base import load_embeddings
+        from semid.embed.sentence import encode_texts, load_sentence_model
+
+        path = Path(self.config.text_model)
+        if (path / "embeddings.npy").exists():
+            emb = load_embeddings(path)
+            emb.check_matches(dataset.items["item_id"].to_numpy(), where=f"hgnn text_model {path}")
+            return emb.vectors
+        st = load_sentence_model(self.config.text_model, device=self.config.device)
+        return encode_texts(st, dataset.texts, 64, self.show_progress, normalize=True)
 
     def _step(self, items_net: Any, users_net: Any, loader: Any, hist: np.ndarray, targets: np.ndarray,
               logq: Any, device: Any) -> Any:
