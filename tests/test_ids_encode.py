@@ -42,6 +42,14 @@ def test_free_suffix_then_sharing_when_the_suffix_level_is_full():
     assert ext.n_items == 7 and ext.bucket_rank["search"].tolist() == [0, 1, 0, 1, 0, 0, 1]
 
 
+def test_share_policy_puts_a_known_prefix_into_its_first_id():
+    a = assign_codes(shared_suffix_ids(), np.array([[0, 0], [1, 0], [1, 1]]), suffix_policy="share")
+    assert a.codes.tolist() == [[0, 0, 0], [1, 0, 0], [1, 1, 0]]
+    assert a.bucket_rank["search"].tolist() == [1, 1, 0] and a.shared.tolist() == [True, True, False]
+    with pytest.raises(ValueError, match=r"suffix_policy 'nearest' is unknown; choose one of \['free', 'share'\]"):
+        assign_codes(shared_suffix_ids(), np.array([[0, 0]]), suffix_policy="nearest")
+
+
 def test_without_suffix_a_new_item_joins_its_bucket_last():
     codes = np.array([[0, 1], [0, 1], [1, 0]])
     ids = SemanticIDs(codes, ["a", "b"], [2, 2], {"search": [0, 1], "rec": [0, 1]}, config={"collisions": "none"})
@@ -119,7 +127,10 @@ def test_ids_encode_command_and_its_errors(clustered, tmp_path, capsys):
     assert main(args) == 0
     assert "3 new items" in capsys.readouterr().out
     new = NewItems.load(tmp_path / "out")
-    assert new.item_ids == [900, 901, 902] and new.codes.shape == (3, 3)
+    assert new.item_ids == [900, 901, 902] and new.codes.shape == (3, 3) and new.info["suffix_policy"] == "free"
+    assert main([*args[:-1], str(tmp_path / "out2"), "--suffix", "share"]) == 0
+    shared = NewItems.load(tmp_path / "out2")
+    assert shared.info["suffix_policy"] == "share" and shared.info["shared_id"] == 3  # copies of known items
 
     # a model's ids/ copy has no quantizer
     SemanticIDs.load(tmp_path / "ids").save(tmp_path / "model_ids")

@@ -92,13 +92,15 @@ class Retriever:
             return n if n in self._index else None
         return None
 
-    def add_items(self, items) -> dict[str, int]:
+    def add_items(self, items, suffix_policy: str | None = None) -> dict[str, int]:
         """Make new items retrievable without retraining.
 
         items: a directory written by ``semid ids encode`` or a :class:`~semid.ids.encode.NewItems`
         for the IDs this model was trained on. Their IDs are completed against every item already
         here (a free suffix, as ``semid ids encode`` does), appended to the catalogue and inserted
-        into the tries. Returns counts (``n_new``, ``own_id``, ``shared_id``, ``unseen_quantizer_codes``).
+        into the tries. ``suffix_policy``: "free" or "share" (see :mod:`semid.ids.encode`; default: the
+        one the items were encoded with). Returns counts (``n_new``, ``own_id``, ``shared_id``,
+        ``unseen_quantizer_codes``).
         """
         from semid.generative.trie import IDTrie
         from semid.ids.encode import NewItems, assign_codes, extend_ids, ids_fingerprint
@@ -112,7 +114,8 @@ class Retriever:
         clash = [i for i in new.item_ids if i in self._index]
         if clash:
             raise ValueError(f"{len(clash)} new item id(s) are already in the catalogue: {clash[:5]}")
-        assigned = assign_codes(self._gen.ids, new.quantizer_codes)
+        assigned = assign_codes(self._gen.ids, new.quantizer_codes,
+                                suffix_policy or new.info.get("suffix_policy", "free"))
         ids = extend_ids(self._gen.ids, assigned)
         pop = None
         if self._popularity is not None:  # new items have no training interactions

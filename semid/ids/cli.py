@@ -98,7 +98,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         {"search": load_vectors(paths[0]), "rec": load_vectors(paths[1])}
     n = len(embeddings) if len(paths) == 1 else len(embeddings["search"])
     item_ids, titles = read_items_table(args.items, n)
-    new = encode_new_items(args.ids, embeddings, item_ids, titles)
+    new = encode_new_items(args.ids, embeddings, item_ids, titles, suffix_policy=args.suffix)
     new.info["embeddings"] = [str(p) for p in paths]
     out = new.save(args.out)
     s = new.info
@@ -172,6 +172,9 @@ def register(subparsers: Any) -> None:
                    help="the new items' float32 (m, d) .npy or embeddings dir; two (SEARCH REC) for two-embedding schemes")
     e.add_argument("--items", required=True, metavar="CSV_OR_PARQUET",
                    help="the new items' item_id (and optional title) columns, one row per embedding row")
+    e.add_argument("--suffix", default="free", choices=["free", "share"],
+                   help="suffix IDs: 'free' gives a new item an unused suffix (its own ID; default), 'share' puts it "
+                        "into its code tuple's first ID, after that item (see benchmarks/results/cold_start.md)")
     e.add_argument("--out", required=True, help="output directory")
     e.set_defaults(func=_cmd_encode)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

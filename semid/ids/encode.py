@@ -11,6 +11,11 @@ there:
   vocabulary is fixed), the item shares the last suffix's ID and is listed after its items.
 - ``collisions="none"``: the new item joins the bucket of its code tuple, after its items.
 
+``suffix_policy="share"`` (instead of the default ``"free"``) puts a new item whose quantizer
+codes some item already has into that bucket's first ID (suffix 0), after its items, as if the
+IDs had no suffix: the model has only ever produced the suffixes of trained items after a prefix,
+so a fresh suffix scores low (benchmarks/results/cold_start.md measures both).
+
 The result is a :class:`NewItems` directory (``semid ids encode --out DIR``) that
 ``semid.Retriever.add_items`` (and ``semid serve --new-items DIR``) inserts into the
 decoder's trie, so search can return the new items at once.
@@ -34,7 +39,9 @@ from semid.io import atomic_dir, read_json, save_npy, write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NewItems", "Assigned", "encode_new_items", "quantizer_codes", "assign_codes", "extend_ids",
+SUFFIX_POLICIES = ("free", "share")
+
+__all__ = ["SUFFIX_POLICIES", "NewItems", "Assigned", "encode_new_items", "quantizer_codes", "assign_codes", "extend_ids",
            "ids_fingerprint", "read_items_table"]
 
 
@@ -112,9 +119,11 @@ class Assigned:
                 "unseen_quantizer_codes": int(self.new_prefix.sum())}
 
 
-def assign_codes(ids: SemanticIDs, qcodes: np.ndarray) -> Assigned:
+def assign_codes(ids: SemanticIDs, qcodes: np.ndarray, suffix_policy: str = "free") -> Assigned:
     """Complete new items' quantizer codes ``int (m, n_quantizer_levels)`` into IDs that fit
-    beside ``ids`` (module docstring: the free-suffix rule), in row order."""
+    beside ``ids`` (module docstring: the free-suffix rule, or ``suffix_policy="share"``), in row order."""
+    if suffix_policy not in SUFFIX_POLICIES:
+        raise ValueError(f"suffix_policy {suffix_policy!r} is unknown; choose one of {list(SUFFIX_POLICIES)}")
     qcodes = np.asarray(qcodes, dtype=np.int64)
     nq = n_quantizer_levels(ids)
     if qcodes.ndim != 2 or qcodes.shape[1] != nq:
@@ -153,7 +162,10 @@ def assign_codes(ids: SemanticIDs, qcodes: np.ndarray) -> Assigned:
             new_prefix[i] |= key not in seen
             if task in suffix:
                 size = int(ids.level_sizes[suffix[task]])
-                free = next((s for s in range(size) if s not in used[key]), size - 1)
+                if suffix_policy == "share" and key in seen:
+                    free = min(used[key])
+                else:
+                    free = next((s for s in range(size) if s not in used[key]), size - 1)
                 codes[i, suffix[task]] = free
                 used[key].add(free)
             full = tuple(codes[i, cols].tolist())
@@ -241,8 +253,9 @@ class NewItems:
 
 
 def encode_new_items(ids_dir: str | os.PathLike, embeddings: dict[str, np.ndarray] | np.ndarray,
-                     item_ids: list[Any], titles: list[str] | None = None) -> NewItems:
-    """Codes for new items from the quantizer(s) saved in ``ids_dir`` (module docstring).
+                     item_ids: list[Any], titles: list[str] | None = None, suffix_policy: str = "free") -> NewItems:
+    """Codes for new items from the quantizer(s) saved in ``ids_dir`` (module docstring; the
+    ``suffix_policy`` is kept with them and used again by ``Retriever.add_items``).
 
     embeddings: float32 (m, d), or ``{"search", "rec"}`` for two-embedding schemes, one row per
     item of ``item_ids``.
@@ -251,8 +264,9 @@ def encode_new_items(ids_dir: str | os.PathLike, embeddings: dict[str, np.ndarra
     qc = quantizer_codes(ids_dir, embeddings)
     if len(item_ids) != len(qc):
         raise ValueError(f"{len(item_ids)} item ids for {len(qc)} embedding rows; give one id per row")
-    assigned = assign_codes(ids, qc)
-    info = {"ids_dir": str(Path(ids_dir).resolve()), "scheme": ids.scheme, **assigned.summary()}
+    assigned = assign_codes(ids, qc, suffix_policy)
+    info = {"ids_dir": str(Path(ids_dir).resolve()), "scheme": ids.scheme, "suffix_policy": suffix_policy,
+            **assigned.summary()}
     logger.info("encoded %d new items: %s", len(qc), assigned.summary())
     return NewItems(list(item_ids), list(titles) if titles is not None else [""] * len(qc), qc, assigned.codes,
                     ids_fingerprint(ids), info)
