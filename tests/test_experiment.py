@@ -254,6 +254,27 @@ def test_a_deleted_or_damaged_artifact_is_recomputed_not_trusted(tmp_path, finis
     assert _comparable_records(run) == _comparable_records(finished_run)
 
 
+def test_a_truncated_model_given_by_the_user_names_its_file(finished_run, tmp_path, capsys):
+    """Regression (issue 17): `semid evaluate --model` on a damaged model gave a library traceback."""
+    import shutil
+
+    from semid.cli import main
+    from semid.generative.retriever import load_model
+
+    model = tmp_path / "model"
+    shutil.copytree(finished_run / "syn" / "model" / SLUG, model)
+    load_model(model)  # intact: loads
+    weights = model / "model" / "decoder.pt"
+    _damage_truncate(weights)
+    with pytest.raises(ValueError, match=f"{weights}.*damaged.*semid train"):
+        load_model(model)
+    rc = main(["evaluate", "--model", str(model), "--data", str(finished_run / "syn" / "data"),
+               "--out", str(tmp_path / "eval")])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(weights) in err and "Traceback" not in err, err
+    assert not (tmp_path / "eval").exists()
+
+
 def test_stage_folders_are_named_by_their_key_so_two_settings_live_side_by_side(tmp_path):
     """Regression (issue 17): --set ids.codebook_size=16 discarded the 32-code IDs of the same run."""
     calls = []
@@ -307,6 +328,20 @@ def test_records_written_by_concurrent_processes_all_reach_results_json(tmp_path
         assert p.exitcode == 0
     records = json.loads((tmp_path / "results.json").read_text())["records"]
     assert sorted((r["seed"], r["row"]) for r in records) == [(s, f"r{i}") for s in range(4) for i in range(5)]
+
+
+def test_records_of_a_run_made_before_record_files_are_kept(tmp_path):
+    from semid.experiment.runner import _Runner
+    from semid.io import write_json
+
+    old = {"kind": "generative", "dataset": "s", "row": "x", "quantizer": "rq-kmeans", "collisions": "suffix",
+           "seed": 7, "search_recall@30": 0.5}
+    write_json(tmp_path / "results.json", {"name": "experiment", "records": [old]})
+    r = _Runner(_cfg(seeds=[0]), tmp_path, show_progress=False)
+    r.record({**{k: old[k] for k in ("kind", "dataset", "row", "quantizer", "collisions")}, "seed": 0},
+             {"search_recall@30": 0.25})
+    records = json.loads((tmp_path / "results.json").read_text())["records"]
+    assert [(x["seed"], x["search_recall@30"]) for x in records] == [(0, 0.25), (7, 0.5)]
 
 
 def _write_records(run_dir: str, seed: int) -> None:

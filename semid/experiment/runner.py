@@ -106,6 +106,8 @@ class _Runner:
         self.results_path = run_dir / "results.json"
         self._datasets: dict[str, Any] = {}
         self._embs: dict[tuple[str, str], tuple[Path, str]] = {}
+        with FileLock(str(run_dir / ".results.lock")):
+            adopt_legacy_results(run_dir)
 
     # ---------------------------------------------------------------- data
     def dataset(self, spec: DatasetSpec):
@@ -330,18 +332,21 @@ def record_name(rec: dict[str, Any]) -> str:
     raise ValueError(f"record of unknown kind {kind!r}: {rec}")
 
 
-def collect_records(run_dir: Path, cfg: ExperimentConfig | None = None) -> list[dict[str, Any]]:
-    """Every record under ``run_dir/records/``, in the config's order (dataset, baselines, then
-    the variants as :func:`plan_variants` lists them); records the config does not name come last.
-
-    A run directory made before records had their own files keeps them in ``results.json``
-    only: they are written out as record files first, so that none is lost.
-    """
+def adopt_legacy_results(run_dir: Path) -> None:
+    """A run directory made before records had their own files keeps them in ``results.json``
+    only: write them out as record files (once), so that none is lost."""
     rec_dir = run_dir / "records"
     legacy = run_dir / "results.json"
     if not rec_dir.exists() and legacy.exists():
         for rec in read_json(legacy).get("records", []):
             write_json(rec_dir / rec["dataset"] / f"{record_name(rec)}.json", rec)
+        rec_dir.mkdir(exist_ok=True)  # also when results.json held no record: adopted once
+
+
+def collect_records(run_dir: Path, cfg: ExperimentConfig | None = None) -> list[dict[str, Any]]:
+    """Every record under ``run_dir/records/``, in the config's order (dataset, baselines, then
+    the variants as :func:`plan_variants` lists them); records the config does not name come last."""
+    rec_dir = run_dir / "records"
     records = [read_json(p) for p in sorted(rec_dir.glob("*/*.json"))] if rec_dir.exists() else []
     if cfg is None:
         return records
