@@ -283,7 +283,12 @@ class EncoderDecoderBackend(Backend):
         if not weights.exists():
             raise FileNotFoundError(f"{weights} is missing; the model directory is incomplete: retrain it with `semid train`")
         module = cls._module(ids, settings)
-        module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated or foreign file: name it instead of torch's traceback
+            raise ValueError(f"{weights} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+                             "the model directory is damaged: retrain it with `semid train`") from None
+        module.load_state_dict(state)
         be = cls(module, ids, settings)
         if (path / "model" / "encoder").exists():  # a fine-tuned encoder
             be._text_encoder = load_encoder(str(path / "model" / "encoder"), int(settings["max_query_tokens"]))

@@ -215,8 +215,21 @@ class T5Backend(Backend):
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         tc = config.get("train_config", {})
-        model = AutoModelForSeq2SeqLM.from_pretrained(path / "model")
-        tok = AutoTokenizer.from_pretrained(path / "tokenizer")
+        # check the files first: a missing tokenizer.json makes transformers ask for sentencepiece, and a
+        # truncated safetensors file raises a SafetensorError traceback; name the file instead
+        weights = [path / "model" / w for w in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                                                "pytorch_model.bin.index.json")]
+        for need in (path / "model" / "config.json", path / "tokenizer" / "tokenizer.json"):
+            if not need.is_file():
+                raise FileNotFoundError(f"{need} is missing; the model directory is incomplete: retrain it with `semid train`")
+        if not any(w.is_file() for w in weights):
+            raise FileNotFoundError(f"{weights[0]} is missing; the model directory is incomplete: retrain it with `semid train`")
+        try:
+            model = AutoModelForSeq2SeqLM.from_pretrained(path / "model")
+            tok = AutoTokenizer.from_pretrained(path / "tokenizer")
+        except Exception as exc:
+            raise ValueError(f"{path} holds a damaged T5 model ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+                             "retrain it with `semid train`") from None
         be = cls(model, tok, ids, max_history=int(tc.get("max_history", 20)),
                  max_query_tokens=int(tc.get("max_query_tokens", 64)), source=config.get("model_source", "small"))
         return be.to(device) if device else be
