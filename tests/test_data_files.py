@@ -197,3 +197,13 @@ def test_untitled_items_get_their_id_as_text(tmp_path, caplog):
                  item_noun="gadget")
     assert ds.items["text"].iloc[3] == f"gadget {ids[3]}"
     assert "have no title or text" in caplog.text
+
+
+def test_id_space_far_larger_than_the_catalogue_warns_once(caplog):
+    from semid.ids.build import build_ids
+
+    x = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+    build_ids(x, method="rq-kmeans", levels=2, codebook_size=4, show_progress=False)
+    assert "far larger than the catalogue" not in caplog.text
+    build_ids(x, method="rq-kmeans", levels=7, codebook_size=8, show_progress=False)  # 8^7 = 2.1M IDs for 60 items
+    assert caplog.text.count("far larger than the catalogue") == 1 and "fewer --levels" in caplog.text

@@ -27,7 +27,7 @@ from typing import Any
 from semid.data.queries import STOP_WORDS, ItemAspects, Phrasebook, _decade, _split_bar
 from semid.data.text import normalize, strip_year
 
-__all__ = ["NEUTRAL_PHRASES", "NeutralAspects", "plural", "keywords_of"]
+__all__ = ["NEUTRAL_PHRASES", "NeutralAspects", "plural", "keywords_of", "clean_keywords"]
 
 # Slots as in semid.data.queries, plus {noun} / {nouns}; {genre} holds a category.
 NEUTRAL_TRAIN: tuple[str, ...] = (
@@ -106,9 +106,15 @@ def keywords_of(text: str, title: str = "", stop: frozenset[str] = NEUTRAL_STOP)
     is a stop word or unit, or has no letter."""
     if not text.strip():
         return []
+    return clean_keywords([kw for kw, _score in _extractor().extract_keywords(text)], title, stop)
+
+
+def clean_keywords(raw: list[str], title: str = "", stop: frozenset[str] = NEUTRAL_STOP) -> list[str]:
+    """The filter :func:`keywords_of` applies to an extractor's keywords (best first), kept apart
+    so that other extractors (the benchmark's KeyBERT) get the same treatment."""
     t = normalize(strip_year(title)) if title else ""
     out: list[str] = []
-    for kw, _score in _extractor().extract_keywords(text):
+    for kw in raw:
         k = re.sub(r"\s+", " ", kw.lower()).strip(" -'.,")
         words = normalize(k).split()
         if not words or not _HAS_LETTER.search(k) or all(w in stop for w in words):

@@ -92,6 +92,12 @@ def build_ids(
     sizes = level_sizes_for(codebook_size, levels)
     embs = prepare_embeddings(embeddings, scheme)
     n = len(next(iter(embs.values())))
+    space = float(np.prod(np.asarray(sizes, dtype=np.float64)))
+    if space > 10_000 * n or max(sizes) > n:  # a performance and quality trap: say so once, with the fix
+        logger.warning("the ID space (%s = %.3g IDs) is far larger than the catalogue (%d items): the deeper "
+                       "levels get a handful of items per code and k-means warns about too few points; use fewer "
+                       "--levels or a smaller --codebook-size (e.g. 2 x %d)", " x ".join(map(str, sizes)), space, n,
+                       max(2, int(np.sqrt(n))))
     if bucket_order == "auto":
         bucket_order = "popularity" if popularity is not None else "centroid"
     _check_choice("bucket_order", bucket_order, BUCKET_ORDERS)
