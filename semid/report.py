@@ -23,7 +23,7 @@ from semid.io import atomic_write_text, read_json
 logger = logging.getLogger(__name__)
 
 __all__ = ["write_report", "summary_table", "splice_readme", "mean_std", "save_figure", "PAPER_FIGURES", "aggregate",
-           "budget_table"]
+           "budget_table", "missing_variants"]
 
 # R@30 (search, rec) from the paper, as DESIGN.md quotes them (MovieLens-25M, flan-t5-base).
 PAPER_FIGURES: dict[str, dict[str, tuple[float, float]]] = {
@@ -336,6 +336,23 @@ def budget_table(records: list[dict[str, Any]], config: dict[str, Any] | None = 
     return lines + [""]
 
 
+def missing_variants(records: list[dict[str, Any]], config: dict[str, Any]) -> list[str]:
+    """``dataset/row/quantizer/collisions/seed`` of every variant ``config`` plans that has no
+    generative record (an interrupted or still running ``semid run``); [] when the config cannot
+    be read (a run made by an older semid)."""
+    from semid.config import from_dict
+    from semid.experiment import ExperimentConfig, plan_variants
+
+    try:
+        cfg = from_dict(ExperimentConfig, config, where="config.resolved.json")
+    except (ValueError, TypeError):
+        return []
+    have = {(r.get("dataset"), r.get("row"), r.get("quantizer"), r.get("collisions"), r.get("seed"))
+            for r in records if r.get("kind") == "generative"}
+    return [f"{v.dataset.name}/{v.slug}" for v in plan_variants(cfg)
+            if (v.dataset.name, v.row.name, v.quantizer.label, v.collisions, v.seed) not in have]
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write ``RUN/report/report.md`` and its figures; returns the report path."""
     run_dir = Path(run_dir)
@@ -354,7 +371,15 @@ def write_report(run_dir: str | Path) -> Path:
               "\"collision rate\" is the share of items whose final ID (after any suffix) is shared; "
               "\"codes used / level\" counts distinct codes per quantizer level (with the suffix level last).", ""]
     cpath = run_dir / "config.resolved.json"
-    lines += budget_table(records, read_json(cpath) if cpath.exists() else None)
+    config = read_json(cpath) if cpath.exists() else None
+    missing = missing_variants(records, config) if config else []
+    if missing:
+        logger.warning("%s: %d planned variant(s) have no results yet (rerun `semid run` to finish them): %s",
+                       run_dir, len(missing), ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+        lines += [f"**Incomplete run: {len(missing)} planned variant(s) have no results yet** (the run was "
+                  "interrupted or is still running; rerun `semid run` with the same config to finish them): "
+                  + ", ".join(f"`{m}`" for m in missing) + ".", ""]
+    lines += budget_table(records, config)
     for name in ("table1", "table2", "table3"):
         lines += _table(name, groups, dense, results.get("default_quantizer"))
     other = {k: v for k, v in groups.items() if not v[0].get("tables")}

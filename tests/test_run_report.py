@@ -26,3 +26,19 @@ def test_runs_recorded_before_the_budget_fields_take_epochs_from_the_resolved_co
     rows = [line for line in budget_table(records, config) if line.startswith("| a ") or line.startswith("| b ")]
     assert [r.split(" | ")[2] for r in rows] == ["3", "5"]
     assert budget_table([{"kind": "popularity", "dataset": "a"}]) == []  # no models, no table
+
+
+def test_the_report_names_the_planned_variants_that_have_no_results(tmp_path):
+    """Regression (issue 17): a partial results.json was rendered as if complete."""
+    from semid.io import write_json
+    from semid.report import write_report
+
+    config = {"datasets": [{"name": "s"}], "seeds": [0, 1], "embeddings": {"a": {"method": "rec"}},
+              "schemes": [{"name": "x", "embedding": "a", "tables": ["table1"]}]}
+    write_json(tmp_path / "config.resolved.json", config)
+    done = _gen("s", 0, row="x", quantizer="rq-kmeans", tables=["table1"], **{"search_recall@30": 0.1})
+    write_json(tmp_path / "results.json", {"name": "t", "records": [done]})
+    report = write_report(tmp_path).read_text()
+    assert "Incomplete run: 1 planned variant(s)" in report and "`s/x__rq-kmeans__suffix__s1`" in report
+    write_json(tmp_path / "results.json", {"name": "t", "records": [done, {**done, "seed": 1}]})
+    assert "Incomplete run" not in write_report(tmp_path).read_text()
