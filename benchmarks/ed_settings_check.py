@@ -5,11 +5,14 @@ on the movielens-small sample (1,000 search queries, all 610 rec users).
     python benchmarks/ed_settings_check.py EPOCHS TAG '{"lr": 5e-3, "batch_size": 256}'
 
 Needs runs/movielens-small/ml-latest-small/{data,embeddings/content} (from `semid run
-configs/movielens-small.toml`); works in /tmp/exp. The runs quoted in
+configs/movielens-small.toml`; another run directory with $SEMID_RUN); reuses that run's
+query-states / item-states stages when they exist; works in $SEMID_EXP (default /tmp/exp).
+Appends one JSON line per run to $SEMID_EXP/results.jsonl. The runs quoted in
 benchmarks/results/ed_settings.md were made with it.
 """
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,14 +28,24 @@ from semid.ids import build_ids
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-R = Path("runs/movielens-small/ml-latest-small")
+R = Path(os.environ.get("SEMID_RUN", "runs/movielens-small")) / "ml-latest-small"
 ds = Dataset.load(R / "data")
-W = Path("/tmp/exp")
+W = Path(os.environ.get("SEMID_EXP", "/tmp/exp"))
 W.mkdir(parents=True, exist_ok=True)
 if not (W / "ids").exists():
-    x = load_embeddings(R / "embeddings/content").vectors
+    if (R / "embeddings/content").exists():
+        x = load_embeddings(R / "embeddings/content").vectors
+    else:  # a stand-in for quick checks: MiniLM's item-text embeddings at 64 tokens (the item-states stage)
+        from semid.generative.query_states import QueryStates
+
+        print("IDs from the item-states' pooled vectors (no content embeddings yet)", flush=True)
+        x = QueryStates.load(R / "item-states/all-MiniLM-L6-v2-64").pooled(np.arange(ds.n_items))
     build_ids(x, scheme="shared", method="rq-kmeans", levels=2, codebook_size=256, collisions="suffix", seed=0,
               popularity=np.asarray(ds.train_counts), show_progress=False).save(W / "ids")
+for name, stage in (("qs", "query-states"), ("its", "item-states")):
+    src = R / stage / "all-MiniLM-L6-v2-64"
+    if not (W / name).exists() and (src / "stage.json").exists():
+        (W / name).symlink_to(src.resolve())
 if not (W / "qs").exists():
     t0 = time.time()
     encode_states(ds.queries_for("train")["text"].tolist(), "all-MiniLM-L6-v2", 64, show_progress=False).save(W / "qs")
@@ -51,4 +64,9 @@ print("train s", time.time() - t0, flush=True)
 t0 = time.time()
 res = evaluate_generative(out, ds, k=30, max_examples=1000, beam=30, show_progress=False)
 m = res.metrics
-print(tag, "eval s", time.time() - t0, {k: v for k, v in m.items() if "recall@30" in k or "per_s" in k}, flush=True)
+keep = {k: v for k, v in m.items() if "recall@30" in k or "per_s" in k}
+print(tag, "eval s", time.time() - t0, keep, flush=True)
+done = json.loads((out / "config.json").read_text())
+with open(W / "results.jsonl", "a") as f:
+    f.write(json.dumps({"tag": tag, "epochs": epochs, "settings": extra, "train_time_s": done["train_time_s"],
+                        "examples_per_s": done["examples_per_s"], **keep}) + "\n")

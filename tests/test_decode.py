@@ -1,5 +1,5 @@
 """Trie-constrained beam search against exhaustive scoring of every valid ID, for every backend
-(a tiny random T5 and a tiny random encoder-decoder ID decoder)."""
+(a tiny random T5 and tiny random encoder-decoder ID decoders: transformer and prefix MLP)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 
 from semid.generative.backends.encoder_decoder import EDMemory, EncoderDecoderBackend
 from semid.generative.backends.id_decoder import IDDecoder
+from semid.generative.backends.mlp_decoder import PrefixMLPDecoder
 from semid.generative.backends.t5 import T5Backend
 from semid.generative.decode import constrained_beam_search, score_all_ids
 from semid.generative.retriever import expand_items
@@ -42,6 +43,14 @@ class _Case:
                 model.lm_head.weight.mul_(8.0)
             offs = list(BASE_VOCAB + np.cumsum([0] + list(ids.level_sizes))[:-1])
             self.backend = T5Backend(model, offsets={t: [offs[j] for j in cols] for t, cols in ids.tasks.items()})
+        elif kind == "encoder-decoder-mlp":
+            dec = PrefixMLPDecoder(ids.level_sizes, ids.tasks, enc_dim=12, d_model=32, heads=4, d_ff=64, layers=2,
+                                   dropout=0.0, search_memory="tokens").eval()
+            with torch.no_grad():
+                for p in dec.parameters():  # random everywhere, so that the memory read matters
+                    p.normal_(0.0, 0.3)
+                dec.tok.weight.mul_(10.0)
+            self.backend = EncoderDecoderBackend(dec, ids, {"max_history": 5})
         else:
             dec = IDDecoder(ids.level_sizes, ids.tasks, enc_dim=12, d_model=32, heads=4, d_ff=64, layers=2,
                             rec_layers=1, dropout=0.0).eval()
@@ -68,7 +77,7 @@ class _Case:
         return self.backend.select(memory, b)
 
 
-BACKENDS = ["t5", "encoder-decoder"]
+BACKENDS = ["t5", "encoder-decoder", "encoder-decoder-mlp"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

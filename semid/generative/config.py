@@ -29,6 +29,8 @@ class TrainConfig:
     d_ff: int = field(default=256, metadata={"help": "encoder-decoder: feed-forward size"})
     decoder_layers: int = field(default=1, metadata={"help": "encoder-decoder: decoder blocks (self + cross attention)"})
     rec_layers: int = field(default=0, metadata={"help": "encoder-decoder: self-attention blocks over the rec history before the decoder reads it (0: the decoder cross-attends to the history's ID embeddings directly)"})
+    decoder: str = field(default="transformer", metadata={"help": "encoder-decoder: 'transformer' (causal self-attention + cross-attention blocks) or 'mlp' (the memory pooled once, then a residual MLP per level over the codes so far; several times cheaper per step)"})
+    search_memory: str = field(default="tokens", metadata={"help": "encoder-decoder: what the decoder reads of a search text: 'tokens' (every encoder token state), 'pooled' (one slot: the sentence embedding, far cheaper) or 'both'"})
     dropout: float = field(default=0.1, metadata={"help": "encoder-decoder: dropout"})
     encoder_train_layers: int = field(default=0, metadata={"help": "encoder-decoder: fine-tune the encoder's top N transformer layers with the decoder (0: frozen, states cached once). Every step then runs the encoder: a GPU budget"})
     item_texts: bool = field(default=True, metadata={"help": "encoder-decoder: also train search on every item's own metadata text -> its ID (one example per item per epoch; the text's encoder states are cached like the queries')"})
@@ -88,6 +90,14 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.backend {self.backend!r} is unknown; choose one of {sorted(BACKENDS)}")
         if self.d_model % self.heads:
             raise ValueError(f"TrainConfig.d_model ({self.d_model}) must divide by heads ({self.heads})")
+        from semid.generative.backends.id_decoder import SEARCH_MEMORY
+
+        if self.decoder not in ("transformer", "mlp"):
+            raise ValueError(f"TrainConfig.decoder must be 'transformer' or 'mlp', got {self.decoder!r}")
+        if self.decoder == "mlp" and self.rec_layers:
+            raise ValueError(f"TrainConfig.rec_layers must be 0 with decoder = 'mlp' (it pools the history), got {self.rec_layers}")
+        if self.search_memory not in SEARCH_MEMORY:
+            raise ValueError(f"TrainConfig.search_memory must be one of {list(SEARCH_MEMORY)}, got {self.search_memory!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"TrainConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.encoder_train_layers < 0:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ class QueryStates:
     states: np.ndarray
     offsets: np.ndarray
     meta: dict[str, Any]
+    _pooled: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(len(self.offsets) - 1)
@@ -88,6 +89,27 @@ class QueryStates:
         out = np.zeros((len(rows), S, self.dim), dtype=np.float32)
         out[mask] = self.states[(starts[:, None] + np.arange(S)[None, :])[mask]]
         return out, mask
+
+    def pooled(self, rows: np.ndarray) -> np.ndarray:
+        """float32 (B, d): the sentence embeddings of ``rows`` (the L2-normalised mean of each
+        text's token states, as sentence-transformers pools all-MiniLM-L6-v2). Every text's is
+        computed once, on first use, and kept (n x d float32)."""
+        if self._pooled is None:
+            n = len(self)
+            pooled = np.zeros((n, self.dim), dtype=np.float32)
+            lens = np.diff(self.offsets)
+            for s in range(0, n, 8192):  # in chunks: a float32 copy of every state may not fit in memory
+                e = min(s + 8192, n)
+                lo, hi = int(self.offsets[s]), int(self.offsets[e])
+                if hi == lo:
+                    continue
+                block = np.asarray(self.states[lo:hi], dtype=np.float32)
+                sums = np.add.reduceat(block, (self.offsets[s:e] - lo).clip(max=hi - lo - 1), axis=0)
+                pooled[s:e] = np.where((lens[s:e] > 0)[:, None], sums, 0.0)
+            pooled /= np.maximum(lens, 1)[:, None]
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            self._pooled = pooled
+        return self._pooled[np.asarray(rows, dtype=np.int64)]
 
     @classmethod
     def from_list(cls, states: list[np.ndarray], meta: dict[str, Any]) -> QueryStates:

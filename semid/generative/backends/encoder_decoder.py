@@ -177,7 +177,7 @@ class EncoderDecoderBackend(Backend):
                 m = lab.shape[0]
                 dec_in = torch.cat([torch.full((m, 1), dec.bos[task], dtype=torch.long, device=lab.device), lab[:, :-1]], 1)
                 logits = dec.teacher_forced_logits(memory.memory[b:b + 1].expand(m, -1, -1),
-                                                   memory.mask[b:b + 1].expand(m, -1), dec_in).float()
+                                                   memory.mask[b:b + 1].expand(m, -1), dec_in, task=task).float()
                 total = torch.zeros(m, device=lab.device)
                 for t in range(L):
                     sl = logits[:, t, offs[t]:offs[t] + sizes[t]].log_softmax(-1)
@@ -229,11 +229,9 @@ class EncoderDecoderBackend(Backend):
             rows = np.asarray([examples.inputs[i] for i in s_idx])
             nq = len(self.states)
             if (rows < nq).any():
-                st, sm = self.states.gather(rows[rows < nq])
-                batch["q_states"], batch["q_mask"] = torch.from_numpy(st), torch.from_numpy(sm)
+                batch["q_states"], batch["q_mask"] = self._gather(self.states, rows[rows < nq])
             if (rows >= nq).any():  # item texts: their own part, so queries are not padded to their length
-                st, sm = self.item_states.gather(rows[rows >= nq] - nq)
-                batch["i_states"], batch["i_mask"] = torch.from_numpy(st), torch.from_numpy(sm)
+                batch["i_states"], batch["i_mask"] = self._gather(self.item_states, rows[rows >= nq] - nq)
             s_idx = [i for i, r in zip(s_idx, rows, strict=True) if r < nq] + [i for i, r in zip(s_idx, rows, strict=True) if r >= nq]
         if r_idx:
             batch["r_tokens"], batch["r_mask"] = self._pad_tokens([examples.inputs[i] for i in r_idx])
@@ -255,6 +253,14 @@ class EncoderDecoderBackend(Backend):
         batch.update(dec_in=dec_in, labels=lab, task_idx=task_idx)
         return batch
 
+    def _gather(self, states: QueryStates, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's search input for cached rows: every token state, or (``pooled`` memory)
+        only the sentence embedding, one slot per row (much less to copy and project)."""
+        if self.settings.get("search_memory", "tokens") == "pooled":
+            return torch.from_numpy(states.pooled(rows))[:, None], torch.ones(len(rows), 1, dtype=torch.bool)
+        st, sm = states.gather(rows)
+        return torch.from_numpy(st), torch.from_numpy(sm)
+
     def loss(self, module, batch: dict[str, Any]):
         return module(**batch)
 
@@ -270,11 +276,15 @@ class EncoderDecoderBackend(Backend):
         return dict(self.settings)
 
     @staticmethod
-    def _module(ids: SemanticIDs, settings: dict[str, Any]) -> IDDecoder:
-        return IDDecoder(ids.level_sizes, ids.tasks, enc_dim=int(settings["enc_dim"]), d_model=int(settings["d_model"]),
-                         heads=int(settings["heads"]), d_ff=int(settings["d_ff"]), layers=int(settings["layers"]),
-                         rec_layers=int(settings["rec_layers"]), dropout=float(settings["dropout"]),
-                         max_history=int(settings["max_history"]))
+    def _module(ids: SemanticIDs, settings: dict[str, Any]):
+        """The trainable decoder: the transformer (:class:`IDDecoder`) or the prefix MLP."""
+        from semid.generative.backends.mlp_decoder import PrefixMLPDecoder
+
+        cls = PrefixMLPDecoder if settings.get("decoder", "transformer") == "mlp" else IDDecoder
+        return cls(ids.level_sizes, ids.tasks, enc_dim=int(settings["enc_dim"]), d_model=int(settings["d_model"]),
+                   heads=int(settings["heads"]), d_ff=int(settings["d_ff"]), layers=int(settings["layers"]),
+                   rec_layers=int(settings["rec_layers"]), dropout=float(settings["dropout"]),
+                   max_history=int(settings["max_history"]), search_memory=settings.get("search_memory", "tokens"))
 
     @classmethod
     def load(cls, path: Path, config: dict[str, Any], ids: SemanticIDs, device: str | None = None) -> EncoderDecoderBackend:
@@ -320,6 +330,7 @@ class EncoderDecoderBackend(Backend):
         settings = {"encoder": cfg.encoder, "max_query_tokens": cfg.max_query_tokens, "enc_dim": enc_dim,
                     "d_model": cfg.d_model, "heads": cfg.heads, "d_ff": cfg.d_ff, "layers": cfg.decoder_layers,
                     "rec_layers": cfg.rec_layers, "dropout": cfg.dropout, "max_history": cfg.max_history,
+                    "search_memory": cfg.search_memory, "decoder": cfg.decoder,
                     "item_texts": cfg.item_texts, "encoder_train_layers": cfg.encoder_train_layers if search else 0}
         be = cls(cls._module(ids, settings), ids, settings, states, rec_targets=cfg.rec_targets, tasks=tuple(cfg.tasks),
                  item_states=item_states)

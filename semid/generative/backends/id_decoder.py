@@ -24,9 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["IDDecoder", "DecoderCache", "TASK_INDEX"]
+__all__ = ["IDDecoder", "DecoderCache", "TASK_INDEX", "SEARCH_MEMORY", "pool_states"]
 
 TASK_INDEX = {"search": 0, "rec": 1}
+#: what the decoder reads of a search text (IDDecoder.search_memory)
+SEARCH_MEMORY = ("tokens", "pooled", "both")
+
+
+def pool_states(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """float (B, d): the L2-normalised mean of each row's unmasked states (a sentence embedding)."""
+    m = mask.to(states.dtype)[..., None]
+    mean = (states * m).sum(1) / m.sum(1).clamp_min(1.0)
+    return F.normalize(mean, dim=-1)
 
 
 class _Attention(nn.Module):
@@ -102,10 +111,13 @@ class IDDecoder(nn.Module):
 
     def __init__(self, level_sizes: list[int], task_levels: dict[str, list[int]], enc_dim: int, d_model: int = 128,
                  heads: int = 4, d_ff: int = 512, layers: int = 2, rec_layers: int = 1, dropout: float = 0.1,
-                 max_history: int = 64) -> None:
+                 max_history: int = 64, search_memory: str = "tokens") -> None:
         super().__init__()
         if d_model % heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+        if search_memory not in SEARCH_MEMORY:
+            raise ValueError(f"search_memory {search_memory!r} is unknown; choose one of {list(SEARCH_MEMORY)}")
+        self.search_memory_kind = search_memory
         self.level_sizes = [int(s) for s in level_sizes]
         self.V = sum(self.level_sizes)
         self.bos = {"search": self.V, "rec": self.V + 1}
@@ -127,17 +139,22 @@ class IDDecoder(nn.Module):
         self.blocks = nn.ModuleList([_Block(d_model, heads, d_ff, dropout, cross=True) for _ in range(layers)])
         self.out_norm = nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
-        # bool (n_tasks, L, V): which tokens level t of each task may emit (training mask)
-        allowed = torch.zeros(len(TASK_INDEX), L, self.V, dtype=torch.bool)
-        for t, ti in TASK_INDEX.items():
-            for pos, (off, size) in enumerate(zip(self.task_offsets.get(t, []), self.task_sizes.get(t, []), strict=True)):
-                allowed[ti, pos, off:off + size] = True
-        self.register_buffer("allowed", allowed, persistent=False)
 
     # ------------------------------------------------------------------ memory
     def search_memory(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """states: float (B, S, enc_dim); mask: bool (B, S) -> memory (B, S, d), mask."""
-        return self.drop(self.q_proj(states)), mask
+        """states: float (B, S, enc_dim); mask: bool (B, S) -> memory (B, S', d), mask (B, S').
+
+        ``tokens``: every token state, projected (S' = S). ``pooled``: one slot, the text's
+        sentence embedding (the L2-normalised mean of its token states, as sentence-transformers
+        pools all-MiniLM-L6-v2), projected (S' = 1; callers may pass the pooled vector itself as
+        a single state: pooling it again returns it). ``both``: the pooled slot, then the tokens."""
+        if self.search_memory_kind == "tokens":
+            return self.drop(self.q_proj(states)), mask
+        pooled = self.drop(self.q_proj(pool_states(states, mask)))[:, None]
+        one = torch.ones(mask.shape[0], 1, dtype=torch.bool, device=mask.device)
+        if self.search_memory_kind == "pooled":
+            return pooled, one
+        return torch.cat([pooled, self.drop(self.q_proj(states))], 1), torch.cat([one, mask], 1)
 
     def rec_memory(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens: int64 (B, H, L) the rec-ID tokens of each history item (``pad`` where mask is
@@ -154,9 +171,6 @@ class IDDecoder(nn.Module):
         return self.rec_norm(x), mask
 
     # ----------------------------------------------------------------- decoder
-    def _logits(self, h: torch.Tensor) -> torch.Tensor:
-        return self.out_norm(h) @ self.tok.weight[:self.V].T + self.out_bias
-
     def forward(self, dec_in: torch.Tensor, labels: torch.Tensor, task_idx: torch.Tensor,
                 q_states: torch.Tensor | None = None, q_mask: torch.Tensor | None = None,
                 r_tokens: torch.Tensor | None = None, r_mask: torch.Tensor | None = None,
@@ -173,24 +187,48 @@ class IDDecoder(nn.Module):
             parts.append(self.search_memory(i_states, i_mask))
         if r_tokens is not None:
             parts.append(self.rec_memory(r_tokens, r_mask))
-        logits, start = [], 0
+        hidden, start = [], 0
         for memory, memory_mask in parts:
             n = memory.shape[0]
-            logits.append(self.teacher_forced_logits(memory, memory_mask, dec_in[start:start + n]))
+            hidden.append(self.teacher_forced_hidden(memory, memory_mask, dec_in[start:start + n]))
             start += n
-        logits = torch.cat(logits)
-        L = dec_in.shape[1]
-        logits = logits.masked_fill(~self.allowed[task_idx, :L], float("-inf"))
-        return F.cross_entropy(logits.reshape(-1, self.V), labels.reshape(-1), ignore_index=-100)
+        return self.level_loss(torch.cat(hidden), labels, task_idx)
 
-    def teacher_forced_logits(self, memory, memory_mask, dec_in) -> torch.Tensor:
-        """float (B, L, V): logits of every position, no cache."""
+    def level_loss(self, hidden: torch.Tensor, labels: torch.Tensor, task_idx: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the labelled positions, each a softmax over its own level's codes
+        only. Equal to a full-vocabulary softmax with the other levels masked to -inf, at a
+        fraction of the cost (each position scores one level's codes, not all of them)."""
+        total, count = hidden.new_zeros(()), 0
+        for t, ti in TASK_INDEX.items():
+            rows = torch.nonzero(task_idx == ti).squeeze(1)
+            if not len(rows):
+                continue
+            for pos, (off, size) in enumerate(zip(self.task_offsets[t], self.task_sizes[t], strict=True)):
+                if pos >= labels.shape[1]:
+                    break
+                lab = labels[rows, pos]
+                keep = lab != -100
+                if not bool(keep.any()):
+                    continue
+                h = hidden[rows[keep], pos]
+                logits = h @ self.tok.weight[off:off + size].T + self.out_bias[off:off + size]
+                total = total + F.cross_entropy(logits, lab[keep] - off, reduction="sum")
+                count += int(keep.sum())
+        return total / max(count, 1)
+
+    def teacher_forced_hidden(self, memory, memory_mask, dec_in) -> torch.Tensor:
+        """float (B, L, d): the normalised decoder states of every position, no cache."""
         L = dec_in.shape[1]
         x = self.drop(self.tok(dec_in) + self.dec_pos(torch.arange(L, device=dec_in.device))[None])
         cm = memory_mask[:, None, None, :]
         for blk in self.blocks:
             x, _ = blk(x, causal=True, cross_kv=blk.cross_attn.keys_values(memory), cross_mask=cm)
-        return self._logits(x)
+        return self.out_norm(x)
+
+    def teacher_forced_logits(self, memory, memory_mask, dec_in, task: str = "search") -> torch.Tensor:
+        """float (B, L, V): logits of every position over the whole ID vocabulary, no cache (the
+        decoder reads the task from the start token; ``task`` is for decoders that pool by task)."""
+        return self.teacher_forced_hidden(memory, memory_mask, dec_in) @ self.tok.weight[:self.V].T + self.out_bias
 
     def start(self, task: str, memory: torch.Tensor, memory_mask: torch.Tensor) -> DecoderCache:
         cross = [blk.cross_attn.keys_values(memory) for blk in self.blocks]
