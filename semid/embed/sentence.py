@@ -135,7 +135,7 @@ def check_texts(texts: list[str], item_ids: Any = None) -> None:
     """Raise ``ValueError`` when any item has no text (embedders need metadata text)."""
     empty = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
     if empty:
-        ids = [str(item_ids[i]) for i in empty[:5]] if item_ids is not None else empty[:5]
+        ids = [v.item() if isinstance(v, np.generic) else v for v in (item_ids[i] for i in empty[:5])] if item_ids is not None else empty[:5]
         raise ValueError(
             f"{len(empty)} item(s) have no text (item_id {ids}); every item needs metadata text "
             f"in the 'text' column: fill it (e.g. title + genres) or drop those items"
