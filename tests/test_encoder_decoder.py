@@ -38,10 +38,15 @@ def states(tiny_dataset, tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_dataset, states, tmp_path_factory):
+#: the decoder variants that must all learn the known-answer task: the default (transformer reading
+#: the query's pooled sentence embedding), the transformer reading every token state, the prefix MLP
+DECODERS = {"pooled": {}, "tokens": {"search_memory": "tokens"}, "mlp": {"decoder": "mlp", "rec_layers": 0}}
+
+
+@pytest.fixture(scope="module", params=list(DECODERS))
+def trained(request, tiny_dataset, states, tmp_path_factory):
     out = tmp_path_factory.mktemp("ed") / "model"
-    cfg = TrainConfig(epochs=30, max_query_tokens=32, **TINY)
+    cfg = TrainConfig(epochs=30, max_query_tokens=32, **{**TINY, **DECODERS[request.param]})
     train_model(tiny_dataset, genre_ids(tiny_dataset.n_items), cfg, out, show_progress=False, query_states=states)
     return out
 
@@ -130,6 +135,27 @@ def test_bad_backend_settings():
         TrainConfig(backend="gpt")
     with pytest.raises(ValueError, match="heads"):
         TrainConfig(d_model=30, heads=4)
+    with pytest.raises(ValueError, match="search_memory.*'mean'"):
+        TrainConfig(search_memory="mean")
+    with pytest.raises(ValueError, match="decoder.*'rnn'"):
+        TrainConfig(decoder="rnn")
+    with pytest.raises(ValueError, match="rec_layers must be 0"):
+        TrainConfig(decoder="mlp", rec_layers=1)
+
+
+def test_pooled_states_are_the_encoders_sentence_embeddings(tiny_dataset, states):
+    # the pooled search memory must be exactly what sentence-transformers returns for the query
+    # (mean over tokens, then L2 norm), up to the float16 of the cached states
+    from semid.generative.query_states import load_encoder
+
+    qs = QueryStates.load(states)
+    texts = tiny_dataset.queries_for("train")["text"].tolist()
+    rows = np.array([0, 5, len(texts) - 1])
+    ref = load_encoder("all-MiniLM-L6-v2", 32).encode([texts[i] for i in rows], normalize_embeddings=True)
+    got = qs.pooled(rows)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, atol=2e-3)
+    assert qs.pooled(rows[::-1]).tolist() == got[::-1].tolist()  # any row order, computed once
 
 
 def test_fine_tuning_the_top_encoder_layer_changes_only_that_layer(tiny_dataset, tmp_path):
