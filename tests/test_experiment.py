@@ -168,6 +168,7 @@ def finished_run(tmp_path_factory) -> Path:
     return root / "run"
 
 
+@pytest.mark.slow  # two full runs of the tiny grid and a third, killed one: ~80 s on 2 quiet cores
 def test_kill_minus_9_mid_training_then_rerun_resumes_the_model_from_its_checkpoint(tmp_path, finished_run):
     """Regression (issue 17): a rerun after kill -9 in model training trained from step 0. It must
     resume from the newest checkpoint, redo nothing completed, and end with the records of an
