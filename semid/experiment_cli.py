@@ -45,7 +45,7 @@ def select_datasets(cfg, names: list[str], where: str):
     known = [d.name for d in cfg.datasets]
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise SystemExit(f"--datasets {unknown}: not in {where}; its datasets are {known}")
+        raise ValueError(f"--datasets {unknown}: not in {where}; its datasets are {known}")
     return dataclasses.replace(cfg, datasets=[d for d in cfg.datasets if d.name in names])
 
 

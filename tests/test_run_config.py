@@ -77,3 +77,10 @@ def test_the_shipped_configs_pass_validation():
 
     for f in sorted((REPO / "configs").glob("*.toml")):
         load_experiment_config(str(f))
+
+
+def test_an_unknown_dataset_name_fails_like_every_other_input_error(tiny, tmp_path, capsys):
+    rc = main(["run", str(tiny), "--out", str(tmp_path / "run"), "--datasets", "nope"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--datasets ['nope']" in err and "['syn']" in err, err
+    assert not (tmp_path / "run").exists()
