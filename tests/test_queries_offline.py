@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -264,3 +265,26 @@ def test_plural():
 
     assert [plural(w) for w in ("product", "accessory", "box", "day", "dress")] == [
         "products", "accessories", "boxes", "days", "dresses"]
+
+
+def test_amazon_beauty_queries_have_no_movie_words_and_no_titles():
+    """The shared Beauty copy (first 300 products): product queries, no movie words, no title."""
+    from conftest import SHARED_DATA
+
+    from semid.data.files import read_items
+
+    path = SHARED_DATA / "amazon-beauty" / "items.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (see ../shared/data/README.md)")
+    items = read_items(path, noun="product").head(300)
+    q = generate_offline_queries(items, show_progress=False, item_noun="product")
+    assert len(q) == 20 * len(items)
+    # a movie word may come only from the product's own title ("Inspired by the Movie Dark Shadows")
+    movie = re.compile(r"\b(?:movies?|films?|flicks?|pictures?|cinema|watch)\b")
+    texts = dict(zip(items["item_id"], items["text"].str.lower(), strict=True))
+    foreign = [t for i, t in zip(q["item_id"], q["text"], strict=True)
+               if set(movie.findall(t)) - set(movie.findall(texts[i]))]
+    assert foreign == []
+    titles = dict(zip(items["item_id"], items["title"], strict=True))
+    assert not any(titles[i] and contains_title(t, titles[i]) for i, t in zip(q["item_id"], q["text"], strict=True))
+    assert q["text"].str.contains(r"\bproducts?\b").mean() > 0.2
