@@ -255,6 +255,29 @@ def test_a_deleted_or_damaged_artifact_is_recomputed_not_trusted(tmp_path, finis
     assert _comparable_records(run) == _comparable_records(finished_run)
 
 
+def test_a_partial_model_from_other_trainconfig_defaults_is_retrained_not_a_failure(tmp_path, finished_run):
+    """A partial model whose checkpoints carry another run key (TrainConfig gained a field since) made
+    train_model raise "holds checkpoints of a run with other settings", failing the whole run."""
+    import shutil
+
+    from semid.experiment import load_experiment_config, run_experiment
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run, symlinks=True)
+    model = (run / "syn" / "model" / SLUG).resolve()
+    for f in (MARKER, "config.json"):
+        (model / f).unlink()
+    (model / "checkpoints").mkdir()
+    (model / "checkpoints" / "run_key").write_text("0123456789ab\n")
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    run_experiment(load_experiment_config(str(cfg)), run, show_progress=False)
+    stages = _stages(run)
+    assert not stages[("model", f"syn/{SLUG}")]["reused"]
+    assert stages[("model", f"syn/{SLUG}")]["info"]["resumed_from_step"] == 0
+    assert _comparable_records(run) == _comparable_records(finished_run)
+
+
 def test_a_truncated_model_given_by_the_user_names_its_file(finished_run, tmp_path, capsys):
     """Regression (issue 17): `semid evaluate --model` on a damaged model gave a library traceback."""
     import shutil

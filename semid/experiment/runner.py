@@ -27,6 +27,7 @@ variant. Delete ``RUN/records/<dataset>/<name>.json`` to drop a variant from the
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,8 +248,19 @@ class _Runner:
             from semid.ids.types import SemanticIDs
 
             resumed = _newest_checkpoint_step(path / "checkpoints")
-            train_model(ds, SemanticIDs.load(ids_path), tc, path, show_progress=self.show_progress,
-                        query_states=states_path, item_states=item_path)
+            ids = SemanticIDs.load(ids_path)
+            try:
+                train_model(ds, ids, tc, path, show_progress=self.show_progress, query_states=states_path,
+                            item_states=item_path)
+            except FileExistsError as exc:
+                # the stage key holds the [train] keys the config sets, train_model's run key every
+                # TrainConfig field: a partial model of the same stage key whose run key differs was
+                # trained under other TrainConfig defaults (an older semid). Start it afresh.
+                logger.warning("%s; training it afresh", exc)
+                shutil.rmtree(path)
+                resumed = 0
+                train_model(ds, ids, tc, path, show_progress=self.show_progress, query_states=states_path,
+                            item_states=item_path)
             done = read_json(path / "config.json")
             return {"resumed_from_step": resumed, "steps": done.get("steps")}
 
