@@ -31,7 +31,7 @@ examples:
   semid data prepare --source files --items items.csv --interactions events.parquet --out runs/mine/data
 
   # the shared Amazon Beauty copy (ASINs as item ids), queries about "products"
-  semid data prepare --source files --items ../shared/data/amazon-beauty/items.csv \
+  semid data prepare --source files --items ../shared/data/amazon-beauty/items.csv \\
       --interactions ../shared/data/amazon-beauty/interactions.csv --item-noun product --out runs/beauty/data
 
   # the Amazon review files as downloaded (2014 reviews_Beauty_5.json.gz + meta_Beauty.json.gz; 2018, 2023)
