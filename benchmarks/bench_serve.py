@@ -91,8 +91,9 @@ async def run_level(url: str, path: str, bodies: list[dict], concurrency: int) -
 def write_markdown(res: dict, path: Path) -> None:
     a = res["args"]
     lines = ["# `semid serve` under load (loopback)", "", "```", res["command"], "```", "",
-             f"Model: {res['model_note']} Server: `semid serve` (uvicorn, one process; one lock around the model, "
-             f"so requests are answered one at a time) with {a['server_threads']} torch thread(s); k={a['k']}, "
+             f"Model: {res['model_note']} Server: `semid serve` (uvicorn, one process; one model thread that answers "
+             f"the requests queued meanwhile in one batched call, up to 64) with {a['server_threads']} torch "
+             f"thread(s); k={a['k']}, "
              f"beam {max(a['k'], 30)} (the Retriever's default). Client: httpx (asyncio) on the same machine, "
              f"{a['requests']} requests per row after {a['warmup']} warm-up requests; one query or one history "
              "(the last 10 training items of a user) per request.", "",
@@ -104,9 +105,9 @@ def write_markdown(res: dict, path: Path) -> None:
     for r in res["rows"]:
         lines.append(f"| {r['endpoint']} | {r['concurrency']} | {r['requests']} | {r['errors']} | {r['p50_ms']:.0f} | "
                      f"{r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['throughput_rps']:.1f} |")
-    lines += ["", "With one lock, concurrency does not add throughput: latency grows with the queue "
-              "(about concurrency x the single-request time), which is what the rows show. Batching "
-              "concurrent requests into one decoder call would be the next step if throughput mattered.", ""]
+    if res.get("notes"):
+        lines += ["", res["notes"]]
+    lines.append("")
     path.write_text("\n".join(lines))
 
 

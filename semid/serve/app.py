@@ -10,14 +10,19 @@ Endpoints (OpenAPI docs at ``/docs``, schema at ``/openapi.json``)::
 Both POST answers are ``{"results": [{"input": ..., "hits": [{rank, item_id, title, score}]}]}``,
 one entry per query or history. Bad input gets a 4xx JSON answer ``{"error": "<one line>"}``
 (plus ``detail`` or ``unknown_item_ids`` where useful), never a 500 with a traceback. The model
-is passed in already loaded (``semid serve`` loads it before the port opens), and one lock
-serialises the calls into it: torch modules and the tries are not safe to share between threads.
+is passed in already loaded (``semid serve`` loads it before the port opens). One worker thread
+owns it (torch modules and the tries are not safe to share between threads): concurrent requests
+queue up and the worker answers what has arrived in one batched call (:class:`Batcher`).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -132,6 +137,72 @@ class ErrorOut(BaseModel):
     error: str
 
 
+class Batcher:
+    """The only thread that calls the model. ``submit(task, inputs, k)`` queues one request and
+    waits; the worker takes everything queued (up to ``max_batch`` inputs, waiting at most
+    ``max_wait_s`` for more once it has one) and answers it with one ``search`` / ``recommend``
+    call per (task, k). A request's error (ValueError) goes back to that request alone.
+
+    Written here rather than taken from a library: the serving frameworks that batch (Ray Serve,
+    BentoML, TorchServe) would each bring a runtime of their own for these forty lines."""
+
+    def __init__(self, retriever, max_batch: int = 64, max_wait_s: float = 0.002) -> None:
+        self.retriever = retriever
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="semid-model", daemon=True)
+        self._thread.start()
+
+    def submit(self, task: str, inputs: list, k: int) -> list:
+        fut: Future = Future()
+        self._queue.put((task, k, inputs, fut))
+        return fut.result()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _take(self) -> list | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        jobs, n = [first], len(first[2])
+        deadline = time.monotonic() + self.max_wait_s
+        while n < self.max_batch:
+            try:
+                job = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if job is None:
+                self._queue.put(None)
+                break
+            jobs.append(job)
+            n += len(job[2])
+        return jobs
+
+    def _run(self) -> None:
+        while (jobs := self._take()) is not None:
+            groups: dict[tuple[str, int], list] = {}
+            for job in jobs:
+                groups.setdefault((job[0], job[1]), []).append(job)
+            for (task, k), group in groups.items():
+                call = self.retriever.search if task == "search" else self.retriever.recommend
+                try:
+                    out = call([x for job in group for x in job[2]], k=k)
+                except Exception:  # noqa: BLE001 - one bad request must not fail the others: retry alone
+                    for job in group:
+                        try:
+                            job[3].set_result(call(job[2], k=k))
+                        except Exception as exc:  # noqa: BLE001
+                            job[3].set_exception(exc)
+                    continue
+                start = 0
+                for job in group:
+                    job[3].set_result(out[start:start + len(job[2])])
+                    start += len(job[2])
+
+
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message, **extra})
 
@@ -141,11 +212,19 @@ def _where(loc: tuple) -> str:
     return ".".join(parts) or "body"
 
 
-def create_app(retriever, model_name: str = "") -> FastAPI:
-    """The API over ``retriever`` (a loaded :class:`semid.Retriever`); ``model_name`` is reported by /health."""
+def create_app(retriever, model_name: str = "", max_batch: int = 64, max_wait_s: float = 0.002) -> FastAPI:
+    """The API over ``retriever`` (a loaded :class:`semid.Retriever`); ``model_name`` is reported by
+    /health; ``max_batch`` / ``max_wait_s``: the :class:`Batcher`'s limits."""
+    batcher: dict[str, Batcher] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher["b"] = Batcher(retriever, max_batch, max_wait_s)
+        yield
+        batcher.pop("b").close()
+
     app = FastAPI(title="semid", summary="Generative search and recommendation with Semantic IDs",
-                  description=__doc__.split("\n\n")[1] if __doc__ else None)
-    lock = threading.Lock()
+                  description=__doc__.split("\n\n")[1] if __doc__ else None, lifespan=lifespan)
     bad = {422: {"model": ErrorOut, "description": "invalid request (the message names the problem)"}}
 
     @app.exception_handler(RequestValidationError)
@@ -187,8 +266,7 @@ def create_app(retriever, model_name: str = "") -> FastAPI:
         if (err := _check_k(body.k)) is not None:
             return err
         texts = [body.query] if body.query is not None else list(body.queries or [])
-        with lock:
-            lists = retriever.search(texts, k=body.k)
+        lists = batcher["b"].submit("search", texts, body.k)
         return _results(texts, lists)
 
     @app.post("/recommend", response_model=Results, responses=bad)
@@ -206,8 +284,7 @@ def create_app(retriever, model_name: str = "") -> FastAPI:
             names = list(dict.fromkeys(unknown))
             return _error(422, f"unknown item id(s) in history: {names[:20]}", unknown_item_ids=names)
         try:
-            with lock:
-                lists = retriever.recommend(resolved, k=body.k)
+            lists = batcher["b"].submit("rec", resolved, body.k)
         except ValueError as exc:  # e.g. a history holding an item added after training
             return _error(422, str(exc))
         return _results(histories, lists)
