@@ -30,12 +30,11 @@ class TrainConfig:
     decoder_layers: int = field(default=1, metadata={"help": "encoder-decoder: decoder blocks (self + cross attention)"})
     rec_layers: int = field(default=0, metadata={"help": "encoder-decoder: self-attention blocks over the rec history before the decoder reads it (0: the decoder cross-attends to the history's ID embeddings directly)"})
     decoder: str = field(default="transformer", metadata={"help": "encoder-decoder: 'transformer' (causal self-attention + cross-attention blocks) or 'mlp' (the memory pooled once, then a residual MLP per level over the codes so far; several times cheaper per step)"})
-    # measured on ml-latest-small (1 epoch, seed 0; benchmarks/results/ed_settings.md): the pooled
-    # sentence embedding as the search memory reaches the same recall as every token state
-    # (search / rec 0.052 / 0.097 vs 0.052 / 0.100) at two thirds of the step time, and without
-    # dropout both rise (0.060 / 0.110) while a step gets cheaper again (the CPU's dropout masks
-    # are a tenth of a step)
-    search_memory: str = field(default="pooled", metadata={"help": "encoder-decoder: what the decoder reads of a search text: 'tokens' (every encoder token state), 'pooled' (one slot: the sentence embedding, far cheaper) or 'both'"})
+    # measured on ml-latest-small, content IDs, seed 0, 2 epochs (benchmarks/results/ed_settings.md):
+    # search / rec R@30 0.099 / 0.131 with every token state and no dropout, 0.080 / 0.113 with
+    # dropout 0.1, 0.070 / 0.146 and 0.062 / 0.131 for the pooled sentence embedding without and
+    # with dropout: the tokens carry what search needs (at 1 epoch the four were within noise)
+    search_memory: str = field(default="tokens", metadata={"help": "encoder-decoder: what the decoder reads of a search text: 'tokens' (every encoder token state), 'pooled' (one slot: the sentence embedding, far cheaper) or 'both'"})
     dropout: float = field(default=0.0, metadata={"help": "encoder-decoder: dropout (0 measured best at CPU budgets of a few epochs; see search_memory)"})
     encoder_train_layers: int = field(default=0, metadata={"help": "encoder-decoder: fine-tune the encoder's top N transformer layers with the decoder (0: frozen, states cached once). Every step then runs the encoder: a GPU budget"})
     item_texts: bool = field(default=True, metadata={"help": "encoder-decoder: also train search on every item's own metadata text -> its ID (one example per item per epoch; the text's encoder states are cached like the queries')"})
