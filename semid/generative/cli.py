@@ -9,9 +9,9 @@ EPILOG = """which backend:
   encoder-decoder (default)  a frozen pretrained text encoder (all-MiniLM-L6-v2 ships offline) whose
                              training-query states are computed once, plus a small trainable ID decoder.
                              Learns search and rec in minutes on a CPU: use it on a laptop or for grids.
-                             The decoder reads each query's pooled sentence embedding by default
-                             (--set search_memory=tokens: every token state, slower); --set decoder=mlp is a
-                             lighter decoder with better search but weaker rec at one epoch
+                             The decoder reads every token state of a query (--set search_memory=pooled:
+                             the sentence embedding alone, cheaper, weaker on search); --set decoder=mlp is
+                             a lighter decoder with better search but weaker rec at one epoch
                              (benchmarks/results/ed_settings.md).
   t5                         a seq2seq T5: --model google/flan-t5-base (the paper's; hub name or local
                              path) on GPUs, or --model small (built from a config, trained from scratch:
@@ -25,8 +25,8 @@ examples:
   # another encoder (any sentence-transformers model by hub name or local path), a wider decoder
   semid train --data ... --ids ... --out ... --encoder all-mpnet-base-v2 --set d_model=256
 
-  # the decoder reads every query token state instead of the pooled sentence embedding, with dropout
-  semid train --data ... --ids ... --out ... --set search_memory=tokens --set dropout=0.1
+  # a cheaper decoder input (the query's pooled sentence embedding), with dropout
+  semid train --data ... --ids ... --out ... --set search_memory=pooled --set dropout=0.1
 
   # reuse training-query states encoded once for this dataset and encoder
   semid train --data ... --ids ... --out ... --query-states runs/mls/query-states/all-MiniLM-L6-v2-64
