@@ -61,7 +61,8 @@ def test_a_bad_config_fails_before_any_stage_with_the_key_the_file_and_the_choic
 
 def test_a_bad_config_fails_in_seconds_from_the_command_line(tiny, tmp_path):
     """The whole command, interpreter start and imports included: measured 1.5-2.2 s on 2 cores, 3.3 s with
-    the load average at 10; the bound leaves room for a busy test machine but not for any training."""
+    the load average at 10 and 13 s at 16 (importing pandas alone then took 6 s). The bound leaves room for
+    a busy test machine; the issue's errors surfaced after minutes of training."""
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "semid.cli", "run", str(tiny), "--out", str(tmp_path / "run"),
                           "--set", "train.epoch=1"], cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -69,7 +70,7 @@ def test_a_bad_config_fails_in_seconds_from_the_command_line(tiny, tmp_path):
     assert out.returncode == 2 and "unknown key(s) ['epoch']" in out.stderr, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "run").exists()
-    assert seconds < 10, f"took {seconds:.1f} s"
+    assert seconds < 30, f"took {seconds:.1f} s"
 
 
 def test_the_shipped_configs_pass_validation():
