@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 __all__ = ["TrainConfig"]
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
+#: encoder-decoder: what the decoder reads of a search text (IDDecoder.search_memory), and its decoders
+SEARCH_MEMORY = ("tokens", "pooled", "both")
+DECODERS = ("transformer", "mlp")
 
 
 @dataclass
@@ -94,10 +97,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.backend {self.backend!r} is unknown; choose one of {sorted(BACKENDS)}")
         if self.d_model % self.heads:
             raise ValueError(f"TrainConfig.d_model ({self.d_model}) must divide by heads ({self.heads})")
-        from semid.generative.backends.id_decoder import SEARCH_MEMORY
-
-        if self.decoder not in ("transformer", "mlp"):
-            raise ValueError(f"TrainConfig.decoder must be 'transformer' or 'mlp', got {self.decoder!r}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"TrainConfig.decoder must be one of {list(DECODERS)}, got {self.decoder!r}")
         if self.decoder == "mlp" and self.rec_layers:
             raise ValueError(f"TrainConfig.rec_layers must be 0 with decoder = 'mlp' (it pools the history), got {self.rec_layers}")
         if self.search_memory not in SEARCH_MEMORY:

@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semid.generative.config import SEARCH_MEMORY
+
 __all__ = ["IDDecoder", "DecoderCache", "TASK_INDEX", "SEARCH_MEMORY", "pool_states"]
 
 TASK_INDEX = {"search": 0, "rec": 1}
-#: what the decoder reads of a search text (IDDecoder.search_memory)
-SEARCH_MEMORY = ("tokens", "pooled", "both")
 
 
 def pool_states(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
