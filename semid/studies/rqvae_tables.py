@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
+
 from semid.report import mean_std
 from semid.studies.rqvae_ablation import deciding_factors, summarize_ablation
 
@@ -24,25 +26,27 @@ def fmt(v: Any, digits: int = 3) -> str:
 
 
 def _ms(cell: dict[str, Any], digits: int = 3) -> str:
-    if cell["std"] == 0:
-        return fmt(cell["mean"], digits) if cell["mean"] < 10 else f"{cell['mean']:,.0f}"
-    if cell["mean"] >= 10:
-        return f"{cell['mean']:,.0f} ± {cell['std']:,.0f}"
-    return mean_std(cell["values"], digits)
+    """mean ± sample std of a summarized metric (one value, or equal values: the value alone)."""
+    vals, m = cell["values"], cell["mean"]
+    if len(vals) < 2 or cell["std"] < 0.5 * 10.0 ** -max(digits, 0):
+        return f"{m:,.0f}" if m >= 10 or digits == 0 else fmt(m, digits)
+    if m >= 10 or digits == 0:
+        return f"{m:,.0f} ± {float(np.std(vals, ddof=1)):,.0f}"
+    return mean_std(vals, f"{{:.{digits}f}}")
 
 
 def ablation_table(result: dict[str, Any], set_name: str) -> list[str]:
-    """One row per arm: first-level codes, distinct IDs, largest bucket, search / rec ceilings (mean ± std
-    over seeds), seeds collapsed, and the search-ceiling change against the arm's base."""
+    """One row per arm: first-level codes, distinct IDs, largest bucket (seed means), search / rec ceilings
+    (mean ± std over seeds) and the seeds collapsed. Every seed: :func:`ablation_seed_table`."""
     rows = [r for r in summarize_ablation(result) if r["set"] == set_name]
     k = result["k"]
-    out = [f"| arm | L1 codes | distinct IDs | largest bucket | search ceiling@{k} | rec ceiling@{k} | collapsed | Δ search vs base |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = [f"| arm | L1 codes | distinct IDs | largest bucket | search ceiling@{k} | rec ceiling@{k} | collapsed |",
+           "|---|---|---|---|---|---|---|"]
     for r in rows:
-        delta = "" if r["factor"] is None else f"{r['search_delta']:+.3f}"
         name = f"**{r['label']}**" if r["factor"] is None else r["label"]
-        out.append(f"| {name} | {_ms(r['codes_l1'], 0)} | {_ms(r['distinct_ids'], 0)} | {_ms(r['max_bucket'], 0)} | "
-                   f"{_ms(r['search'])} | {_ms(r['rec'])} | {round(r['collapsed_share'] * r['n_seeds'])}/{r['n_seeds']} | {delta} |")
+        out.append(f"| {name} | {r['codes_l1']['mean']:,.0f} | {r['distinct_ids']['mean']:,.0f} | "
+                   f"{r['max_bucket']['mean']:,.0f} | {_ms(r['search'])} | {_ms(r['rec'])} | "
+                   f"{round(r['collapsed_share'] * r['n_seeds'])}/{r['n_seeds']} |")
     return out
 
 
