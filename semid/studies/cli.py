@@ -113,6 +113,7 @@ def _ablation(args: argparse.Namespace) -> int:
     result = run_ablation(sets, arms, args.seeds, args.epoch_scale, args.levels, args.codebook_size, args.k,
                           record_fn=record, show_progress=not args.no_progress)
     result["command"] = _command_line("rqvae-ablation")
+    result["notes"] = list(args.note or [])
     out = Path(args.out)
     write_json(out / "ablation.json", result)
     atomic_write_text(out / "README.md", ablation_markdown(result))
@@ -277,6 +278,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--neighbour-queries", type=int, default=1000,
                    help="items sampled for the neighbour-preservation diagnostic (kNN; 10,000 in `study rqvae`)")
     a.add_argument("--out", default="docs/results/rqvae-ablation", help="directory for ablation.json and README.md")
+    a.add_argument("--note", action="append", metavar="TEXT",
+                   help="a line about how the embeddings or records were made, shown in the report (repeatable)")
     a.set_defaults(func=_ablation)
     rep = ssub.add_parser("rqvae-report", help="rewrite the RQ-VAE report and appendix from saved JSON (fits nothing)",
                           description="Regenerate docs/rqvae-vs-rqkmeans.md, its appendix and figures from the "

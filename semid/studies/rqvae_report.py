@@ -191,8 +191,8 @@ def downstream_section(down: dict[str, Any] | None, k: int) -> list[str]:
         return out + ["", "No downstream run was read. Regenerate with `--run RUN` once `semid run "
                       "configs/rqvae-study.toml --out RUN` has finished.", ""]
     out += ["", tab.setup_line(down), "", *tab.downstream_table(down, k), ""]
-    out += [f"- {line}" for line in downstream_answer(down, k)]
-    return out + ["", "Every test, head / torso and ceilings per run: appendix, Downstream.", ""]
+    out += [f"- {line}" for line in downstream_answer(down, k, tasks=("search",))]
+    return out + ["", "Rec, every test and the ceilings of each run's IDs: appendix, Downstream.", ""]
 
 
 def figures_section(figures: dict[str, list[str]], rel: Path) -> list[str]:
@@ -217,6 +217,7 @@ def method_section(study: dict[str, Any], ablation: dict[str, Any] | None, comma
                                                    f"targets: {s['targets']})" for s in ablation["sets"]) + ".")
         out.append(f"- Ablation: `{ablation.get('command', 'semid study rqvae-ablation ...')}` "
                    "(results: `docs/results/rqvae-ablation/`).")
+        out += [f"  - {note}" for note in ablation.get("notes") or []]
     out += [f"- Quantizer study: `{study.get('command', 'semid study rqvae ...')}`.",
             f"- This report and its appendix: `{command}` (reads the saved JSON; fits nothing).", ""]
     return out
@@ -240,7 +241,7 @@ def _appendix_mechanism(study: dict[str, Any], figures: dict[str, list[str]], re
 def _appendix_ablation(ablation: dict[str, Any] | None) -> list[str]:
     if not ablation or not ablation.get("records"):
         return []
-    out = ["## Ablation, every record", "", "Options of each arm (before `epoch_scale`, after it for `epochs`):", "",
+    out = ["## Ablation, every record", "", "Options of each arm (epochs after `epoch_scale`):", "",
            "| arm | options |", "| --- | --- |"]
     out += [f"| {lab} | {', '.join(f'{k}={v}' for k, v in sorted(o.items()))} |" for lab, o in ablation["specs"].items()]
     for s in ablation["sets"]:
@@ -252,6 +253,7 @@ def _appendix_downstream(down: dict[str, Any] | None, k: int) -> list[str]:
     if not down or not down.get("groups"):
         return []
     out = ["## Downstream, every group and test", "", tab.setup_line(down), "",
+           *[f"- {line}" for line in downstream_answer(down, k)], "",
            "Ceilings from the saved bucket ranks on the evaluated examples: `(IDs)` bounds the IDs the model was "
            "trained on (1 with the suffix); `bucket ceiling` is the quantizer's buckets without the suffix.", ""]
     for g in down["groups"]:

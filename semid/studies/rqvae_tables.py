@@ -64,6 +64,7 @@ def ablation_markdown(result: dict[str, Any]) -> str:
              "Raw records: `ablation.json`. Read with the report `docs/rqvae-vs-rqkmeans.md`.*", "",
              f"- {result['levels']} levels × {cb} codes, seeds {result['seeds']}, epochs × {result['epoch_scale']} "
              "(naive 20 and robust 60 epochs at scale 1).",
+             *[f"- {note}" for note in result.get("notes") or []],
              f"- Collapsed: the first level uses fewer than {result['collapse_share']:.0%} of its {cb} codes.",
              "- Factors (option: naive value → remedy): " + "; ".join(
                  f"`{f}` ({', '.join(keys)})" for f, keys in result["factors"].items()) + ".", ""]
@@ -79,7 +80,7 @@ def ablation_seed_table(result: dict[str, Any], set_name: str) -> list[str]:
     """Every ablation record of one set: per seed codes per level, distinct IDs, largest bucket, ceilings."""
     k = result["k"]
     out = [f"| arm | seed | epochs | codes per level | distinct IDs | largest bucket | search ceiling@{k} | "
-           f"rec ceiling@{k} | rel. sq. error | seconds |", "|" + " --- |" * 10]
+           f"rec ceiling@{k} | rel. sq. error | wall s (busy CPU) |", "|" + " --- |" * 10]
     order = {a["label"]: i for i, a in enumerate(result["arms"])}
     recs = sorted((r for r in result["records"] if r["set"] == set_name), key=lambda r: (order.get(r["label"], 99), r["seed"]))
     for r in recs:
