@@ -12,11 +12,15 @@ On the synthetic world (``--n-items`` items, default 1,000), per seed:
    and join the model's trie (``Retriever.add_items``), without any training;
 4. **trained in**: the same settings on the whole catalogue (IDs fitted on all items, the model
    trained on every query and interaction);
-5. search Recall@30 on the held-out items' test queries, each ranked over the whole catalogue
-   (both models hold the same items when they are asked), and on a sample of the other items'
-   test queries (the items both models were trained on) for reference; plus random valid IDs
-   (k / n_items: with suffix IDs every ID is one item) and dense retrieval with the same frozen
-   encoder (query vector vs content vectors, cosine), which needs no training at all.
+5. search Recall@30 on the held-out items' test queries (``--queries-per-item`` each), each ranked
+   over the whole catalogue (both models hold the same items when they are asked); a control
+   (the same answers scored against another held-out item: is a new item returned because it
+   matches, or because new items are returned at all?); a sample of the other items' test queries
+   (the items both models were trained on); random valid IDs (k / n_items: with suffix IDs every
+   ID is one item) and dense retrieval with the same frozen encoder (query vector vs content
+   vectors, cosine), which needs no training at all. With suffix IDs the cold model is asked
+   twice: new items with a free suffix (the default) and in their code tuple's first ID
+   (``suffix_policy="share"``).
 
     nice -n 15 env OMP_NUM_THREADS=1 python benchmarks/cold_start.py --seeds 0 > /tmp/cold_start.log 2>&1
 
@@ -163,12 +167,16 @@ def write_markdown(res: dict, path: Path) -> None:
     seeds = res["seeds"]
     rows = []
     for c in a["collisions"]:
-        what = "suffix IDs (a free suffix for a new item)" if c == "suffix" else "no suffix (a new item joins its code tuple's bucket)"
-        rows.append((f"generative, {what}: items added after training (**cold**)", f"{c}/cold"))
         if c == "suffix":
-            rows.append(("generative, suffix IDs, a new item put into its code tuple's first ID "
-                         "(`--suffix share`): added after training (**cold**)", "suffix/cold-share"))
-        rows.append((f"generative, {what}: items trained in", f"{c}/trained-in"))
+            rows += [("generative, suffix IDs, items added after training (**cold**) with a free suffix "
+                      "(`semid ids encode`, default)", "suffix/cold"),
+                     ("generative, suffix IDs, items added after training (**cold**) into their code tuple's "
+                      "first ID (`--suffix share`)", "suffix/cold-share")]
+        else:
+            rows.append(("generative, no suffix, items added after training (**cold**) into their code "
+                         "tuple's bucket", f"{c}/cold"))
+        rows.append((f"generative, {'suffix IDs' if c == 'suffix' else 'no suffix'}, items trained in",
+                     f"{c}/trained-in"))
     rows.append(("dense, the same frozen encoder (no training)", "dense"))
     lines = [
         "# Cold start: new items without retraining",
@@ -179,8 +187,9 @@ def write_markdown(res: dict, path: Path) -> None:
         "",
         f"Synthetic world, {a['n_items']} items, {a['n_users']} users; {a['holdout']:.0%} of the items held out "
         f"(random, per seed) from ID building and training, with their queries and interactions. IDs: RQ-KMeans "
-        f"2 x {a['codebook']} on frozen all-MiniLM-L6-v2 content embeddings (the item's metadata text), with and "
-        f"without the suffix level. Model: the default encoder-decoder backend, {a['epochs']:g} epochs (lr 5e-3, "
+        f"2 x {a['codebook']} on frozen all-MiniLM-L6-v2 content embeddings (the item's metadata text), "
+        + ("with and without the suffix level" if len(a["collisions"]) > 1 else f"collisions `{a['collisions'][0]}`")
+        + f". Model: the default encoder-decoder backend, {a['epochs']:g} epochs (lr 5e-3, "
         "batch 64). The cold model gets the held-out items afterwards from the saved quantizer "
         "(`encode_new_items`, what `semid ids encode` runs, then `Retriever.add_items`); the trained-in model was "
         "built and trained on all items. Both rank over the whole catalogue, beam "
@@ -230,10 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "cold_start"), help="writes OUT.json and OUT.md")
     p.add_argument("--from-json", action="store_true", help="only rewrite OUT.md from OUT.json")
+    p.add_argument("--merge", nargs="+", metavar="JSON", help="with --from-json: join the seeds of these runs "
+                   "(same settings) into OUT.json first")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     out = Path(args.out)
     if args.from_json:
+        if args.merge:
+            runs = [json.loads(Path(f).read_text()) for f in args.merge]
+            res = {**runs[0], "command": "\n".join(r["command"] for r in runs),
+                   "seeds": [s for r in runs for s in r["seeds"]]}
+            out.with_suffix(".json").write_text(json.dumps(res))
         write_markdown(json.loads(out.with_suffix(".json").read_text()), out.with_suffix(".md"))
         return 0
     import torch
