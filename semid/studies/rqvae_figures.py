@@ -138,10 +138,11 @@ def _ablation(ablation: dict[str, Any], fig_dir: Path) -> str:
             err = [[m - min(v) for m, v in zip(mid, vals, strict=True)], [max(v) - m for m, v in zip(mid, vals, strict=True)]]
             ax.barh(y + off, mid, height=0.38, xerr=err, color=color, alpha=0.8, label=f"{key} ceiling")
         ax.set_yticks(y, [r["label"] for r in rs], fontsize=7)
-        ax.invert_yaxis()
+        ax.set_title(name, fontsize=10)
+    axes[0, 0].invert_yaxis()  # the panels share y: inverting each would flip it back
+    for ax in axes[0]:
         ax.set_xlim(0, 1.02)
         ax.set_xlabel(f"oracle Recall@{ablation['k']} ceiling (mean over seeds; bars: min–max)")
-        ax.set_title(name, fontsize=10)
     axes[0, 0].legend(loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=2, fontsize=8)
     fig.suptitle("RQ-VAE ablation: each remedy added to naive, removed from robust", fontsize=10)
     return _save(fig, fig_dir, "ablation_ceilings.png")

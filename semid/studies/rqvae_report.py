@@ -64,6 +64,12 @@ def _ablation_sentence(ablation: dict[str, Any]) -> str | None:
                         if fixes else "no single remedy un-collapses it")
                      + "; removed alone from robust, " + (_names(f["necessary"]) + " collapses it" if f["necessary"]
                                                           else "no remedy collapses it"))
+    summed = [(f["set"], f["arms"]["naive + recon_sum"], f["arms"].get("robust + recon_sum", {}).get("delta"))
+              for f in found if "naive + recon_sum" in f["arms"]]
+    if summed:
+        parts.append("the summed reconstruction loss alone (naive + `recon_sum`) gives " + ", ".join(
+            f"{v['codes_l1']:.0f} first-level codes and search ceiling {v['search']:.3f} on {name}"
+            + ("" if d is None else f" (on robust: {d + 0.0:+.3f})") for name, v, d in summed))
     common = set.intersection(*(set(f["sufficient"]) & set(f["necessary"]) for f in found))
     verdict = (f"{_names(sorted(common))} decides collapse on every set (sufficient alone and necessary alone)"
                if common else "no single factor is both sufficient and necessary on every set")
@@ -131,9 +137,9 @@ def ablation_section(ablation: dict[str, Any] | None) -> list[str]:
            "appendix.", ""]
     for s in ablation["sets"]:
         out += [f"**{s['name']}** ({s['n_items']:,} items × {s['dim']})", "", *tab.ablation_table(ablation, s["name"]), ""]
-    for f in num.ablation_findings(ablation):
-        out.append(f"- {f['set']}: sufficient alone {_names(f['sufficient'])}; necessary alone {_names(f['necessary'])}"
-                   + (f"; harmful when added to robust {_names(f['harmful'])}" if f["harmful"] else "") + ".")
+    harmful = [f"{f['set']}: {_names(f['harmful'])}" for f in num.ablation_findings(ablation) if f["harmful"]]
+    if harmful:
+        out.append("Remedies that collapse robust when added: " + "; ".join(harmful) + ".")
     return out + [""]
 
 
@@ -199,24 +205,23 @@ def figures_section(figures: dict[str, list[str]], rel: Path) -> list[str]:
     out = ["## Figures", ""]
     for fn in figures.get("_ablation", []) + figures.get("_all", []):
         out.append(f"![{fn}]({rel / fn})")
-    per_set = [fn for key, fns in figures.items() if not key.startswith("_") for fn in fns]
-    if per_set:
-        out += ["", "Per embedding set (code usage, bucket sizes, training curves): " + ", ".join(
-            f"[{fn}]({rel / fn})" for fn in per_set) + "."]
+    if any(not key.startswith("_") for key in figures):
+        out += ["", "Per embedding set (code usage, bucket sizes, training curves): the appendix."]
     return out + [""]
 
 
 def method_section(study: dict[str, Any], ablation: dict[str, Any] | None, command: str) -> list[str]:
     out = ["## Method", "",
            f"- Quantizers: {study['levels']} levels × {study['codebook_size']} codes, `collisions=none`, buckets in "
-           "popularity order: " + ", ".join(f"`{m['label']}`" for m in study["methods"]) + f"; seeds {study['seeds']}.",
+           "popularity order: " + ", ".join(f"`{m['label']}`" for m in study["methods"]) + f"; seeds {study['seeds']} "
+           "(the mechanism table shows seed means).",
            "- Embedding sets of the mechanism table: " + "; ".join(
                f"{s['name']} ({s['n_items']:,} × {s['dim']}; targets: {s['targets']})" for s in study["sets"]) + "."]
     if ablation:
         out.append("- Ablation sets: " + "; ".join(f"{s['name']} ({s['n_items']:,} × {s['dim']}, `{s['source']}`; "
                                                    f"targets: {s['targets']})" for s in ablation["sets"]) + ".")
-        out.append(f"- Ablation: `{ablation.get('command', 'semid study rqvae-ablation ...')}` "
-                   "(results: `docs/results/rqvae-ablation/`).")
+        out.append("- Ablation: `semid study rqvae-ablation`; its exact command, tables and raw records are in "
+                   "`docs/results/rqvae-ablation/` (README.md, ablation.json; how the records were fitted: RUN_LOG.md).")
         out += [f"  - {note}" for note in ablation.get("notes") or []]
     out += [f"- Quantizer study: `{study.get('command', 'semid study rqvae ...')}`.",
             f"- This report and its appendix: `{command}` (reads the saved JSON; fits nothing).", ""]

@@ -97,14 +97,14 @@ def mechanism_table(study: dict[str, Any], labels: list[str] | None = None) -> l
 
     k = study["k"]
     labels = labels or [m["label"] for m in study["methods"]]
-    out = [f"| set (items) | quantizer | seeds | codes used L1 / L2 | distinct IDs | largest bucket | items in buckets > {k} | "
-           f"search ceiling@{k} | rec ceiling@{k} |", "|" + " --- |" * 9]
+    out = [f"| set (items) | quantizer | codes used L1 / L2 | distinct IDs | largest bucket | items in buckets > {k} | "
+           f"search ceiling@{k} | rec ceiling@{k} |", "|" + " --- |" * 8]
     for s in study["sets"]:
         for lab in labels:
             x = summary(study, s["name"], lab)
             if x is None:
                 continue
-            out.append(f"| {s['name']} ({s['n_items']:,}) | {lab} | {x['n']} | {x['used1']:.0f} / {x['used2']:.0f} | "
+            out.append(f"| {s['name']} ({s['n_items']:,}) | {lab} | {x['used1']:.0f} / {x['used2']:.0f} | "
                        f"{x['distinct']:,.0f} | {x['max_bucket']:,.0f} | {x['over_k']:.1%} | {x['cs']:.3f} | {x['cr']:.3f} |")
     return out
 
@@ -184,23 +184,23 @@ def downstream_table(down: dict[str, Any], k: int = 30) -> list[str]:
     whether the model beats random IDs on search, and the random-ID and popularity baselines."""
     from semid.studies.rqvae_numbers import baselines, downstream_means, find_test, learned_search
 
-    out = [f"| dataset | collisions | quantizer | seeds | search R@{k} | rec R@{k} | rec head | rec torso | "
-           f"search > random IDs? | search p vs rq-kmeans |", "|" + " --- |" * 10]
+    out = [f"| dataset | collisions | quantizer | search R@{k} | rec R@{k} | rec head | rec torso | "
+           f"search > random IDs? | search p vs rq-kmeans |", "|" + " --- |" * 9]
     seen: set[str] = set()
     for g in down.get("groups") or []:
         learned = learned_search(g)
         for q in sorted({r["quantizer"] for r in g["records"]}):
             m = downstream_means(g, q, k)
             t = find_test(g.get("tests") or [], q, "rq-kmeans", f"search_recall@{k}") if q != "rq-kmeans" else None
-            out.append(f"| {g['dataset']} | {g['collisions']} | {q} | {m['n']} | {fmt(m[f'search_recall@{k}'], 4)} | "
+            out.append(f"| {g['dataset']} | {g['collisions']} | {q} | {fmt(m[f'search_recall@{k}'], 4)} | "
                        f"{fmt(m[f'rec_recall@{k}'], 4)} | {fmt(m[f'rec_head_recall@{k}'])} | {fmt(m[f'rec_torso_recall@{k}'])} | "
                        f"{'yes' if q in learned else 'no'} | {_p(t['p_bonferroni']) if t else '–'} |")
         if g["dataset"] not in seen:
             seen.add(g["dataset"])
             b = baselines(down, g["dataset"], k)
-            out.append(f"| {g['dataset']} | – | *random IDs* | – | {fmt(b['random_search'], 4)} | {fmt(b['random_rec'], 4)} "
+            out.append(f"| {g['dataset']} | – | *random IDs* | {fmt(b['random_search'], 4)} | {fmt(b['random_rec'], 4)} "
                        "| – | – | – | – |")
-            out.append(f"| {g['dataset']} | – | *popularity* | – | – | {fmt(b['popularity_rec'], 4)} | – | – | – | – |")
+            out.append(f"| {g['dataset']} | – | *popularity* | – | {fmt(b['popularity_rec'], 4)} | – | – | – | – |")
     return out
 
 
