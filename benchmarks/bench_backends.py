@@ -191,7 +191,9 @@ def write_markdown(res: dict) -> None:
     lines = [
         "# Generative backends on ml-latest-small: encoder-decoder vs the `small` T5", "",
         "Command: `python benchmarks/bench_backends.py --ml-path ../shared/data/ml-latest-small "
-        f"--threads {st['threads']}` (one run, each row measured in its own process, CPU, {st['threads']} torch threads).", "",
+        f"--threads {st['threads']} --steps {st['steps']} --queries {st['queries']} "
+        f"--encode-queries {res['encode']['n_queries']} --repeats {st.get('repeats', 1)}` (one run, each row measured in its "
+        f"own process, CPU, {st['threads']} torch threads).", "",
         f"The same joint training examples ({res['t5']['n_train_examples']:,} queries and rec targets; the encoder-decoder "
         f"also trains on the item texts, {e['n_train_examples']:,} in all), same IDs (RQ-KMeans 2x256 + suffix, content), "
         f"same batch ({e['batch_size']}), {st['steps']} timed steps after 2 warm-up steps, the fastest of "
