@@ -246,7 +246,8 @@ def main() -> int:
     meta = {"seed": args.seed, "threads": args.threads, "python": platform.python_version(),
             "machine": platform.machine(), "minutes": round((time.perf_counter() - t0) / 60, 1),
             "method_minutes": round(sum(r["seconds"] for r in rows if r["history"] == "train") / 60, 1)}
-    cmd = "python " + " ".join(["benchmarks/bench_hgnn.py", *sys.argv[1:]])
+    # the command that computes every row (--only / --cached-only runs only split or assemble that work)
+    cmd = f"python benchmarks/bench_hgnn.py --ml-path {args.ml_path} --beauty-path {args.beauty_path}"
     args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     old = args.out.read_text() if args.out.exists() else ""
     notes = old[old.index(NOTES):] if NOTES in old else ""  # hand-written notes survive a rerun
