@@ -250,3 +250,41 @@ def test_semid_serve_command_loads_then_serves(model, tiny_dataset, tmp_path):
             proc.kill()
             proc.wait()
     assert main(["serve", str(model["model"]), "--port", "70000"]) == 2
+
+
+class _StubRetriever:
+    """Only what ``semid recommend`` asks of a Retriever: ``find`` over a catalogue of ``ids``."""
+
+    def __init__(self, ids):
+        self.ids = ids
+        self.seen = None
+
+    def find(self, item_id):
+        if item_id in self.ids:
+            return item_id
+        try:
+            n = int(item_id)
+        except ValueError:
+            return None
+        return n if n in self.ids else None
+
+    def recommend(self, histories, k, beam_size):
+        self.seen = histories
+        return [[] for _ in histories]
+
+
+@pytest.mark.parametrize("ids, typed, expected", [
+    (["0000000003", "B00ABC"], "0000000003,B00ABC", ["0000000003", "B00ABC"]),  # all-digit ASINs stay strings
+    ([3, 17], "3, 17", [3, 17]),                                                   # integer catalogues get integers
+    ([3, 17], "3,99", [3, "99"]),                                                  # unknown ids go on as typed
+])
+def test_recommend_command_reads_history_ids_as_the_catalogue_spells_them(monkeypatch, capsys, ids, typed, expected):
+    import argparse
+
+    from semid.generative import query_cli
+
+    stub = _StubRetriever(ids)
+    monkeypatch.setattr(query_cli, "_load", lambda args: stub)
+    args = argparse.Namespace(history=[typed], k=5, beam=None, json=True)
+    assert query_cli._recommend(args) == 0
+    assert stub.seen == [expected]

@@ -44,14 +44,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_recommend)
 
 
-def _parse_id(s: str):
-    s = s.strip()
-    try:
-        return int(s)
-    except ValueError:
-        return s
-
-
 def _print(inputs: list[str], results, as_json: bool) -> None:
     if as_json:
         print(json.dumps([[{"rank": r + 1, "item_id": h.item_id, "title": h.title, "score": round(h.score, 4)}
@@ -81,7 +73,10 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    histories = [[_parse_id(x) for x in h.split(",") if x.strip()] for h in args.history]
+    raw = [[x.strip() for x in h.split(",") if x.strip()] for h in args.history]
     r = _load(args)
+    # the catalogue decides what an id is: "0000000003" stays a string in a catalogue of ASINs,
+    # "42" becomes 42 in one of integers; an unknown id is passed on as typed, for the error to name
+    histories = [[x if r.find(x) is None else r.find(x) for x in h] for h in raw]
     _print([f"history {h}" for h in args.history], r.recommend(histories, k=args.k, beam_size=args.beam), args.json)
     return 0
