@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("httpx", "urllib3", "filelock", "datasets", "sentence_transformers.trainer", "transformers"):
+    # faiss.loader logs, at INFO, a ModuleNotFoundError for every CPU build it probes before the one it loads
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "sentence_transformers.trainer", "transformers",
+                  "faiss.loader"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     if not getattr(args, "func", None):
         parser.print_help()
