@@ -26,7 +26,7 @@ from torch import nn
 
 from semid.generative.config import SEARCH_MEMORY
 
-__all__ = ["IDDecoder", "DecoderCache", "TASK_INDEX", "SEARCH_MEMORY", "pool_states"]
+__all__ = ["IDDecoder", "DecoderCache", "TASK_INDEX", "SEARCH_MEMORY", "pool_states", "init_id_vocabulary"]
 
 TASK_INDEX = {"search": 0, "rec": 1}
 
@@ -36,6 +36,35 @@ def pool_states(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.to(states.dtype)[..., None]
     mean = (states * m).sum(1) / m.sum(1).clamp_min(1.0)
     return F.normalize(mean, dim=-1)
+
+
+def init_id_vocabulary(module: nn.Module, level_sizes: list[int], task_levels: dict[str, list[int]], enc_dim: int,
+                       d_model: int, heads: int, max_history: int, search_memory: str) -> None:
+    """What every ID decoder has, set on ``module`` (the token layout of the module docstring):
+    the tied ID-token embeddings and output bias, target and history positions, and the projection
+    of the search text's encoder states; settings checked."""
+    if d_model % heads:
+        raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+    if search_memory not in SEARCH_MEMORY:
+        raise ValueError(f"search_memory {search_memory!r} is unknown; choose one of {list(SEARCH_MEMORY)}")
+    module.search_memory_kind = search_memory
+    module.heads = heads
+    module.level_sizes = [int(s) for s in level_sizes]
+    module.V = sum(module.level_sizes)
+    module.bos = {"search": module.V, "rec": module.V + 1}
+    module.pad = module.V + 2
+    starts = [sum(module.level_sizes[:j]) for j in range(len(module.level_sizes))]
+    module.task_offsets = {t: [starts[j] for j in cols] for t, cols in task_levels.items()}
+    module.task_sizes = {t: [module.level_sizes[j] for j in cols] for t, cols in task_levels.items()}
+    L = max(len(c) for c in task_levels.values())
+    module.tok = nn.Embedding(module.V + 3, d_model)
+    nn.init.normal_(module.tok.weight, std=0.02)
+    module.out_bias = nn.Parameter(torch.zeros(module.V))
+    module.dec_pos = nn.Embedding(L, d_model)
+    module.hist_pos = nn.Embedding(max_history, d_model)
+    nn.init.normal_(module.dec_pos.weight, std=0.02)
+    nn.init.normal_(module.hist_pos.weight, std=0.02)
+    module.q_proj = nn.Sequential(nn.Linear(enc_dim, d_model), nn.LayerNorm(d_model))
 
 
 class _Attention(nn.Module):
@@ -113,27 +142,7 @@ class IDDecoder(nn.Module):
                  heads: int = 4, d_ff: int = 512, layers: int = 2, rec_layers: int = 1, dropout: float = 0.1,
                  max_history: int = 64, search_memory: str = "tokens") -> None:
         super().__init__()
-        if d_model % heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
-        if search_memory not in SEARCH_MEMORY:
-            raise ValueError(f"search_memory {search_memory!r} is unknown; choose one of {list(SEARCH_MEMORY)}")
-        self.search_memory_kind = search_memory
-        self.level_sizes = [int(s) for s in level_sizes]
-        self.V = sum(self.level_sizes)
-        self.bos = {"search": self.V, "rec": self.V + 1}
-        self.pad = self.V + 2
-        starts = [sum(self.level_sizes[:j]) for j in range(len(self.level_sizes))]
-        self.task_offsets = {t: [starts[j] for j in cols] for t, cols in task_levels.items()}
-        self.task_sizes = {t: [self.level_sizes[j] for j in cols] for t, cols in task_levels.items()}
-        L = max(len(c) for c in task_levels.values())
-        self.tok = nn.Embedding(self.V + 3, d_model)
-        nn.init.normal_(self.tok.weight, std=0.02)
-        self.out_bias = nn.Parameter(torch.zeros(self.V))
-        self.dec_pos = nn.Embedding(L, d_model)
-        self.hist_pos = nn.Embedding(max_history, d_model)
-        nn.init.normal_(self.dec_pos.weight, std=0.02)
-        nn.init.normal_(self.hist_pos.weight, std=0.02)
-        self.q_proj = nn.Sequential(nn.Linear(enc_dim, d_model), nn.LayerNorm(d_model))
+        init_id_vocabulary(self, level_sizes, task_levels, enc_dim, d_model, heads, max_history, search_memory)
         self.rec_blocks = nn.ModuleList([_Block(d_model, heads, d_ff, dropout, cross=False) for _ in range(rec_layers)])
         self.rec_norm = nn.LayerNorm(d_model)
         self.blocks = nn.ModuleList([_Block(d_model, heads, d_ff, dropout, cross=True) for _ in range(layers)])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from semid.generative.backends.id_decoder import SEARCH_MEMORY, TASK_INDEX, IDDecoder
+from semid.generative.backends.id_decoder import TASK_INDEX, IDDecoder, init_id_vocabulary
 
 __all__ = ["PrefixMLPDecoder", "MLPCache"]
 
@@ -64,30 +64,9 @@ class PrefixMLPDecoder(nn.Module):
                  heads: int = 4, d_ff: int = 512, layers: int = 1, rec_layers: int = 0, dropout: float = 0.1,
                  max_history: int = 64, search_memory: str = "pooled") -> None:
         super().__init__()
-        if d_model % heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
-        if search_memory not in SEARCH_MEMORY:
-            raise ValueError(f"search_memory {search_memory!r} is unknown; choose one of {list(SEARCH_MEMORY)}")
         if rec_layers:
             raise ValueError(f"the mlp decoder pools the rec history directly; rec_layers must be 0, got {rec_layers}")
-        self.search_memory_kind = search_memory
-        self.level_sizes = [int(s) for s in level_sizes]
-        self.V = sum(self.level_sizes)
-        self.bos = {"search": self.V, "rec": self.V + 1}
-        self.pad = self.V + 2
-        starts = [sum(self.level_sizes[:j]) for j in range(len(self.level_sizes))]
-        self.task_offsets = {t: [starts[j] for j in cols] for t, cols in task_levels.items()}
-        self.task_sizes = {t: [self.level_sizes[j] for j in cols] for t, cols in task_levels.items()}
-        L = max(len(c) for c in task_levels.values())
-        self.heads = heads
-        self.tok = nn.Embedding(self.V + 3, d_model)
-        nn.init.normal_(self.tok.weight, std=0.02)
-        self.out_bias = nn.Parameter(torch.zeros(self.V))
-        self.dec_pos = nn.Embedding(L, d_model)
-        self.hist_pos = nn.Embedding(max_history, d_model)
-        nn.init.normal_(self.dec_pos.weight, std=0.02)
-        nn.init.normal_(self.hist_pos.weight, std=0.02)
-        self.q_proj = nn.Sequential(nn.Linear(enc_dim, d_model), nn.LayerNorm(d_model))
+        init_id_vocabulary(self, level_sizes, task_levels, enc_dim, d_model, heads, max_history, search_memory)
         self.pool_query = nn.Parameter(torch.zeros(len(TASK_INDEX), d_model))  # zeros: a plain mean at first
         self.query_proj = nn.Linear(d_model, d_model)
         self.pool_out = nn.Sequential(nn.Linear(d_model, d_model), nn.LayerNorm(d_model))
