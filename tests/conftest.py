@@ -16,6 +16,17 @@ SHARED_DATA = Path(os.environ.get("SEMID_SHARED_DATA", REPO.parent / "shared" / 
 ML_SMALL = SHARED_DATA / "ml-latest-small"
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (tiny models train faster so on 2 shared cores)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def ml_small_dir() -> Path:
     """The real MovieLens ml-latest-small copy beside the checkout (skips when absent)."""

@@ -16,12 +16,7 @@ TINY = dict(batch_size=16, lr=3e-3, d_model=32, heads=2, d_ff=64, decoder_layers
             save_steps=2, dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def genre_ids(n: int) -> SemanticIDs:

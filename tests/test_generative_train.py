@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from semid.generative import TrainConfig, load_model, train_model
 from semid.generative.examples import TaskEncoder, build_examples
@@ -16,12 +15,7 @@ TINY = dict(backend="t5", batch_size=16, lr=3e-3, small_vocab_size=120, small_d_
             small_decoder_layers=1, small_heads=2, max_history=5, save_steps=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def shared_ids(n: int, seed: int = 0) -> SemanticIDs:

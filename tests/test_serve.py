@@ -19,7 +19,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import torch
 
 from semid import Retriever
 from semid.generative import TrainConfig, train_model
@@ -30,12 +29,7 @@ TINY = dict(batch_size=16, lr=3e-3, d_model=32, heads=2, d_ff=64, decoder_layers
             dropout=0.0, max_query_tokens=32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def genre_vectors(n: int) -> np.ndarray:
