@@ -18,6 +18,7 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES = (
     "semid.data.cli",
     "semid.embed.cli",
+    "semid.evaluate.dense_cli",
     "semid.ids.cli",
     "semid.generative.cli",
     "semid.generative.query_cli",

@@ -1,9 +1,8 @@
-"""``semid embed`` and ``semid evaluate-dense``."""
+"""``semid embed`` (``semid evaluate-dense`` lives in :mod:`semid.evaluate.dense_cli`, a layer above)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,6 @@ EMBED_EPILOG = """examples:
   semid embed --data runs/mls/data --method rec --epochs 30 --dim 256 --set negative_weight=0.1 --out runs/mls/embeddings/rec
   semid embed --data runs/mls/data --method fused-svd --inputs runs/mls/embeddings/search runs/mls/embeddings/rec \\
       --out runs/mls/embeddings/fused-svd
-"""
-
-DENSE_EPILOG = """examples:
-  semid evaluate-dense --data runs/mls/data --embeddings runs/mls/embeddings/rec
-  semid evaluate-dense --data runs/mls/data --embeddings runs/mls/embeddings/search --max-search-queries 2000 \\
-      --out runs/mls/eval/dense-search
 """
 
 SHORTCUTS = {"model": "model", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
@@ -56,18 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_embed)
 
-    d = sub.add_parser("evaluate-dense", help="dense retrieval baselines of an embeddings dir (+ popularity)",
-                       description="Search and recommendation recall of item embeddings by dot product; writes metrics.json.",
-                       epilog=DENSE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    d.add_argument("--data", required=True, help="prepared dataset directory")
-    d.add_argument("--embeddings", required=True, help="embeddings directory or .npy file")
-    d.add_argument("--out", default=None, help="output directory (default: EMBEDDINGS/dense)")
-    d.add_argument("-k", type=int, default=30, help="list length (>= 30)")
-    d.add_argument("--max-search-queries", type=int, default=None, help="evaluate a random sample of test queries (default: all)")
-    d.add_argument("--seed", type=int, default=0, help="seed of the query sample")
-    d.add_argument("--no-progress", action="store_true")
-    d.set_defaults(func=_evaluate_dense)
-
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
     import dataclasses
@@ -99,29 +80,4 @@ def _embed(args: argparse.Namespace) -> int:
     emb.meta["data_path"] = str(Path(args.data))
     path = emb.save(args.out)
     print(f"wrote {emb.n_items} x {emb.dim} {args.method} embeddings to {path} ({emb.meta['seconds']}s)")
-    return 0
-
-
-def _evaluate_dense(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from semid.data import Dataset
-    from semid.embed import load_embeddings
-    from semid.evaluate.dense import evaluate_dense
-    from semid.io import atomic_dir, write_json
-
-    dataset = Dataset.load(args.data)
-    emb = load_embeddings(args.embeddings)
-    res = evaluate_dense(dataset, emb, k=args.k, show_progress=not args.no_progress,
-                         max_search_queries=args.max_search_queries, seed=args.seed)
-    src = Path(args.embeddings)
-    out = Path(args.out) if args.out else (src / "dense" if src.is_dir() else src.with_name(src.stem + "_dense"))
-    with atomic_dir(out) as tmp:
-        write_json(tmp / "metrics.json", res.metrics)
-        ranks = {"rec": res.rec_ranks, **res.extra_ranks}
-        if res.search_ranks is not None:
-            ranks["search"] = res.search_ranks
-        np.savez(tmp / "ranks.npz", **ranks)
-    print(json.dumps({k: v for k, v in res.metrics.items()}, indent=2))
-    print(f"wrote {out / 'metrics.json'}")
     return 0
