@@ -139,6 +139,10 @@ def evaluate_generative(model_dir_or_retriever, dataset, k: int = 30, max_exampl
     r = model_dir_or_retriever
     if not isinstance(r, GenerativeRetriever):
         r = load_model(r)
+    if getattr(r, "config", None):  # a model written by semid train: its data fingerprint
+        from semid.generative.fingerprint import check_model_data
+
+        check_model_data(r.config, dataset, "the model" if r is model_dir_or_retriever else model_dir_or_retriever)
     if r.ids.n_items != dataset.n_items:
         raise ValueError(f"the model's IDs cover {r.ids.n_items} items but the dataset has {dataset.n_items}: "
                          f"evaluate on the dataset the model was trained on")
@@ -178,6 +182,9 @@ def random_id_baseline(dataset, ids, k: int = 30, seed: int = 0, max_examples: i
 
     if ids.n_items != dataset.n_items:
         raise ValueError(f"the IDs cover {ids.n_items} items but the dataset has {dataset.n_items}")
+    from semid.generative.fingerprint import check_ids_data
+
+    check_ids_data(ids, dataset)
     ex = eval_examples(dataset, max_examples, sample_seed)
     rng = np.random.default_rng(seed)
     ranked = {}

@@ -194,6 +194,7 @@ class _Runner:
             import numpy as np
 
             from semid.embed import load_embeddings
+            from semid.generative.fingerprint import data_fingerprint
             from semid.ids import build_ids
 
             if v.row.scheme == "shared":
@@ -205,6 +206,7 @@ class _Runner:
                               codebook_size=id_opts.codebook_size, collisions=v.collisions, seed=v.seed,
                               preset=v.quantizer.preset, popularity=np.asarray(ds.train_counts),
                               show_progress=self.show_progress, **v.quantizer.options)
+            built.ids.config["data_fingerprint"] = data_fingerprint(ds)  # a model refuses IDs of other data
             built.save(path)
 
         spec = {"data": data_key, "embeddings": {n: k for n, (_, k) in embs.items()}, "scheme": v.row.scheme,

@@ -10,7 +10,7 @@ The loop sees the model only through its backend (:mod:`semid.generative.backend
   states, unless the caller passes a shared copy) and ``out_dir/checkpoints/step-N.pt`` (weights, optimizer, scheduler, step), the last two kept;
   rerunning the same call resumes from the newest checkpoint;
 - at the end, atomically replacing the directory: ``config.json`` (TrainConfig, backend and
-  its settings, IDs source and hash, timings, losses), ``model/``, ``tokenizer/`` (t5), ``ids/``
+  its settings, IDs source and fingerprint, the data fingerprint, timings, losses), ``model/``, ``tokenizer/`` (t5), ``ids/``
   (a copy of the SemanticIDs, so the model is self-contained) and ``popularity.npy``
   (training counts, which order the items of a shared ID).
 
@@ -21,7 +21,6 @@ returns it unchanged.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -35,6 +34,7 @@ import numpy as np
 from semid.config import to_dict
 from semid.generative.backends.base import TrainExamples
 from semid.generative.config import TrainConfig
+from semid.generative.fingerprint import check_ids_data, data_fingerprint, model_ids_fingerprint
 from semid.ids.types import SemanticIDs
 from semid.io import atomic_dir, atomic_write_bytes, hash_json, read_json, save_npy, write_json
 from semid.threads import avoid_cpu_oversubscription
@@ -44,14 +44,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["train_model"]
 
 FORMAT = "semid-generative-v1"
-
-
-def _ids_fingerprint(ids: SemanticIDs) -> str:
-    import hashlib
-
-    h = hashlib.sha256(np.ascontiguousarray(ids.codes).tobytes())
-    h.update(json.dumps([ids.level_names, ids.level_sizes, ids.tasks], sort_keys=True).encode())
-    return h.hexdigest()[:12]
 
 
 def _latest_checkpoint(ckpt_dir: Path) -> Path | None:
@@ -163,11 +155,16 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
     if missing:
         raise ValueError(f"the IDs define tasks {list(ids.tasks)}, but TrainConfig.tasks asks for {missing}")
     out_dir = Path(out_dir)
-    key = {"train_config": to_dict(cfg), "ids": _ids_fingerprint(ids), "data": dataset.meta.get("source"),
+    check_ids_data(ids, dataset, ids_dir or "the IDs")
+    data_fp = data_fingerprint(dataset)
+    key = {"train_config": to_dict(cfg), "ids": model_ids_fingerprint(ids), "data": dataset.meta.get("source"),
            "n_items": dataset.n_items}
     run_key = hash_json(key)
     if (out_dir / "config.json").exists():
         done = read_json(out_dir / "config.json")
+        if done.get("run_key") == run_key and done.get("data_fingerprint", data_fp) != data_fp:
+            raise FileExistsError(f"{out_dir} holds a model trained on another dataset (data fingerprint "
+                                  f"{done['data_fingerprint']}, this one's {data_fp}); choose another --out or delete it")
         if done.get("run_key") == run_key:
             logger.info("%s already holds this trained model (run key %s); reusing it", out_dir, run_key)
             return out_dir
@@ -280,7 +277,7 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
             write_json(tmp / "config.json", {
                 "format": FORMAT, "run_key": run_key, "backend": backend.name, "backend_config": backend.describe(),
                 "model_source": cfg.model if cfg.backend == "t5" else cfg.encoder, "ids_dir": ids_dir,
-                "ids_fingerprint": key["ids"], "data_source": dataset.meta.get("source"), "train_config": to_dict(cfg),
+                "ids_fingerprint": key["ids"], "data_fingerprint": data_fp, "data_source": dataset.meta.get("source"), "train_config": to_dict(cfg),
                 "n_train_examples": len(train_ex), "n_val_examples": len(val_ex),
                 "n_search_examples": examples.task.count("search"), "n_rec_examples": examples.task.count("rec"),
                 "steps": step, "total_steps": total_steps, "train_time_s": train_time,

@@ -288,6 +288,9 @@ class EncoderDecoderBackend(Backend):
 
     @classmethod
     def load(cls, path: Path, config: dict[str, Any], ids: SemanticIDs, device: str | None = None) -> EncoderDecoderBackend:
+        from semid.generative.fingerprint import check_model_ids
+
+        check_model_ids(config, ids, path)
         settings = config["backend_config"]
         weights = path / "model" / WEIGHTS
         if not weights.exists():

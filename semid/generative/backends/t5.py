@@ -214,6 +214,9 @@ class T5Backend(Backend):
     def load(cls, path: Path, config: dict[str, Any], ids: SemanticIDs, device: str | None = None) -> T5Backend:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+        from semid.generative.fingerprint import check_model_ids
+
+        check_model_ids(config, ids, path)
         tc = config.get("train_config", {})
         # check the files first: a missing tokenizer.json makes transformers ask for sentencepiece, and a
         # truncated safetensors file raises a SafetensorError traceback; name the file instead
