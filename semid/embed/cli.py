@@ -28,11 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     methods = ", ".join(EMBEDDERS)
     p = sub.add_parser("embed", help=f"compute item embeddings ({methods})",
                        description="Compute one item embedding per item and write RUN/embeddings/NAME "
-                                   "(embeddings.npy float32 (n_items, d) + meta.json).",
+                                   "(embeddings.npy float32 (n_items, d) + meta.json).\n\nmethods:\n"
+                                   + EMBEDDERS.help_lines(),
                        epilog=EMBED_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="prepared dataset directory (semid data prepare --out)")
-    p.add_argument("--method", required=True, help=f"one of {methods} (hgnn: 2T-HGNN, a graph "
-                   "neural network item tower + user tower; its options: --set links=... --set fanouts.co=10 "
+    p.add_argument("--method", required=True, metavar="METHOD",
+                   help=f"one of {methods} (listed above; hgnn's options: --set links=... --set fanouts.co=10 "
                    "--set layers=2, see semid/embed/hgnn.py)")
     p.add_argument("--out", required=True, help="output embeddings directory")
     p.add_argument("--inputs", nargs="+", default=None, help="fused methods: two embeddings dirs or .npy files")
@@ -54,11 +55,11 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     import dataclasses
 
     from semid.config import apply_overrides, load_config_file
-    from semid.embed.registry import CONFIGS, get_embedder
+    from semid.embed.registry import EMBEDDERS
 
-    get_embedder(args.method)
+    EMBEDDERS.get_factory(args.method)
     cfg: dict[str, Any] = load_config_file(args.config) if args.config else {}
-    fields = {f.name for f in dataclasses.fields(CONFIGS[args.method])}
+    fields = {f.name for f in dataclasses.fields(EMBEDDERS.options_class(args.method))}
     for flag, key in SHORTCUTS.items():
         value = getattr(args, flag)
         if value is None:

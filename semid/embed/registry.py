@@ -1,4 +1,9 @@
-"""The embedder registry and the library entry point :func:`build_embeddings`."""
+"""The embedder registry and the library entry point :func:`build_embeddings`.
+
+Each line of :data:`EMBEDDERS` registers one method: its name, the embedder class, a one-line
+help and its config dataclass (``"module:attribute"``, imported on first use). Adding an
+embedder is its own module plus one line here.
+"""
 
 from __future__ import annotations
 
@@ -6,58 +11,44 @@ import logging
 import time
 from typing import Any
 
-from semid.config import from_dict
 from semid.embed.base import Embedder, ItemEmbeddings
-from semid.embed.enmf import ENMFConfig, ENMFEmbedder
-from semid.embed.finetune import MultitaskConfig, MultitaskEmbedder, SearchConfig, SearchEmbedder
-from semid.embed.fusion import FusedConcatEmbedder, FusedSVDEmbedder, FusionConfig
-from semid.embed.hgnn import HGNNConfig, HGNNEmbedder
-from semid.embed.sentence import ContentConfig, ContentEmbedder
+from semid.registry import Registry, check_name_attribute
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["EMBEDDERS", "CONFIGS", "get_embedder", "make_config", "build_embeddings"]
 
-EMBEDDERS: dict[str, type[Embedder]] = {
-    "content": ContentEmbedder,
-    "search": SearchEmbedder,
-    "rec": ENMFEmbedder,
-    "multitask": MultitaskEmbedder,
-    "fused-concat": FusedConcatEmbedder,
-    "fused-svd": FusedSVDEmbedder,
-    "hgnn": HGNNEmbedder,
-}
+EMBEDDERS: Registry[type[Embedder]] = Registry("embedding method", check=check_name_attribute)
+EMBEDDERS.add("content", "semid.embed.sentence:ContentEmbedder", "a pretrained sentence encoder over the item text",
+              options="semid.embed.sentence:ContentConfig")
+EMBEDDERS.add("search", "semid.embed.finetune:SearchEmbedder", "the encoder fine-tuned on (query, item) pairs",
+              options="semid.embed.finetune:SearchConfig")
+EMBEDDERS.add("rec", "semid.embed.enmf:ENMFEmbedder", "ENMF item factors from the interactions",
+              options="semid.embed.enmf:ENMFConfig")
+EMBEDDERS.add("multitask", "semid.embed.finetune:MultitaskEmbedder",
+              "one encoder trained on query-item and co-occurring item pairs",
+              options="semid.embed.finetune:MultitaskConfig")
+EMBEDDERS.add("fused-concat", "semid.embed.fusion:FusedConcatEmbedder",
+              "two input embeddings, l2-normalised and concatenated", options="semid.embed.fusion:FusionConfig")
+EMBEDDERS.add("fused-svd", "semid.embed.fusion:FusedSVDEmbedder",
+              "two input embeddings, the larger reduced by SVD, then added", options="semid.embed.fusion:FusionConfig")
+EMBEDDERS.add("hgnn", "semid.embed.hgnn:HGNNEmbedder",
+              "2T-HGNN: a heterogeneous graph network item tower and a history user tower",
+              options="semid.embed.hgnn:HGNNConfig")
 
-CONFIGS: dict[str, type] = {
-    "content": ContentConfig,
-    "search": SearchConfig,
-    "rec": ENMFConfig,
-    "multitask": MultitaskConfig,
-    "fused-concat": FusionConfig,
-    "fused-svd": FusionConfig,
-    "hgnn": HGNNConfig,
-}
+# name -> config dataclass (kept for callers of the former dict; classes imported on access)
+CONFIGS = EMBEDDERS.options_map()
 
 
 def get_embedder(method: str) -> type[Embedder]:
     """The embedder class registered under exactly ``method``."""
-    try:
-        return EMBEDDERS[method]
-    except KeyError:
-        raise ValueError(f"unknown embedding method {method!r}; valid methods: {sorted(EMBEDDERS)}") from None
+    return EMBEDDERS.get_factory(method)
 
 
 def make_config(method: str, config: dict[str, Any] | Any | None = None) -> Any:
     """The method's dataclass config from a dict (unknown keys raise) or as given."""
     get_embedder(method)
-    cls = CONFIGS[method]
-    if config is None:
-        return cls()
-    if isinstance(config, dict):
-        return from_dict(cls, config, where=f"embed.{method}")
-    if not isinstance(config, cls):
-        raise TypeError(f"method {method!r} takes a {cls.__name__} or a dict, got {type(config).__name__}")
-    return config
+    return EMBEDDERS.make_options(method, config, where=f"embed.{method}")
 
 
 def build_embeddings(dataset: Any, method: str, config: dict[str, Any] | Any | None = None,

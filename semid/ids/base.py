@@ -1,4 +1,4 @@
-"""The ``Quantizer`` base class, input validation, the registry and save/load.
+"""The ``Quantizer`` base class, input validation, registry look-ups and save/load.
 
 Every quantizer maps float32 vectors ``X: (n, d)`` to integer codes ``(n, levels)``
 and back: ``fit(X)``, ``encode(X) -> codes``, ``decode(codes) -> X_hat``. A saved
@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+# the registry names its classes as strings and imports none of them: no import cycle
+from semid.ids.quantizers import QUANTIZERS
 from semid.io import atomic_dir, read_json, write_json
 
 logger = logging.getLogger(__name__)
@@ -225,28 +227,9 @@ class Quantizer(ABC):
         return f"{type(self).__name__}(levels={self.levels}, codebook_size={self.level_sizes}, seed={self.seed})"
 
 
-QUANTIZERS: dict[str, type[Quantizer]] = {}
-
-
-def _register_builtin() -> None:
-    if QUANTIZERS:
-        return
-    from semid.ids.dictionary import DictionaryQuantizer
-    from semid.ids.rlfq import ResidualLFQQuantizer
-    from semid.ids.rq_kmeans import RQKMeans
-    from semid.ids.rq_vae import RQVAE
-
-    for c in (RQKMeans, RQVAE, ResidualLFQQuantizer, DictionaryQuantizer):
-        QUANTIZERS[c.name] = c
-
-
 def get_quantizer_class(method: str) -> type[Quantizer]:
-    """Exact-name lookup in :data:`QUANTIZERS`."""
-    _register_builtin()
-    try:
-        return QUANTIZERS[method]
-    except KeyError:
-        raise ValueError(f"unknown quantizer method {method!r}; valid methods: {sorted(QUANTIZERS)}") from None
+    """Exact-name lookup in :data:`QUANTIZERS` (``semid.ids.quantizers``)."""
+    return QUANTIZERS.get_factory(method)
 
 
 def make_quantizer(method: str, **kwargs: Any) -> Quantizer:

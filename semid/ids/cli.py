@@ -133,6 +133,8 @@ INSPECT_EPILOG = """examples:
 
 
 def register(subparsers: Any) -> None:
+    from semid.ids.quantizers import QUANTIZERS  # names and help only: imports no quantizer
+
     p = subparsers.add_parser("ids", help="build and inspect Semantic IDs")
     sub = p.add_subparsers(dest="ids_command", metavar="SUBCOMMAND")
     b = sub.add_parser("build", help="quantize embeddings into Semantic IDs",
@@ -143,7 +145,8 @@ def register(subparsers: Any) -> None:
                    help="an embeddings dir or a float32 .npy; two (search, rec) for separate/prefix-share")
     b.add_argument("--search-embeddings", metavar="FILE_OR_DIR", help="search embeddings (separate/prefix-share)")
     b.add_argument("--rec-embeddings", metavar="FILE_OR_DIR", help="rec embeddings (separate/prefix-share)")
-    b.add_argument("--method", default="rq-kmeans", help="rq-kmeans | rq-vae | rlfq | dict (default rq-kmeans)")
+    b.add_argument("--method", default="rq-kmeans", help="quantizer (default rq-kmeans): "
+                   + "; ".join(f"{e.name}: {e.help}" for e in map(QUANTIZERS.entry, QUANTIZERS)))
     b.add_argument("--scheme", default="shared", help="shared | separate | prefix-share (default shared)")
     b.add_argument("--levels", type=int, default=2, help="quantizer levels (default 2)")
     b.add_argument("--codebook-size", type=int, nargs="+", default=[256], help="one size, or one per level (default 256)")
