@@ -23,7 +23,7 @@ from semid.io import atomic_write_text, read_json
 logger = logging.getLogger(__name__)
 
 __all__ = ["write_report", "summary_table", "splice_readme", "mean_std", "save_figure", "PAPER_FIGURES", "aggregate",
-           "budget_table", "missing_variants"]
+           "budget_table", "missing_variants", "benchmark_table", "PUBLISHED_REC"]
 
 # R@30 (search, rec) from the paper, as DESIGN.md quotes them (MovieLens-25M, flan-t5-base).
 PAPER_FIGURES: dict[str, dict[str, tuple[float, float]]] = {
@@ -44,6 +44,20 @@ PAPER_FIGURES: dict[str, dict[str, tuple[float, float]]] = {
         "rq-vae-naive": (0.002, 0.024),
     },
 }
+
+# Published recommendation figures on benchmark datasets, shown beside a dataset of the same name
+# (../shared/data/README.md quotes them). Leave-last-out, ranking over the full catalogue.
+PUBLISHED_REC: dict[str, list[tuple[str, dict[str, float]]]] = {
+    "amazon-beauty": [
+        ("TIGER (Rajput et al., NeurIPS 2023)",
+         {"rec_recall@5": 0.0454, "rec_recall@10": 0.0648, "rec_ndcg@5": 0.0321, "rec_ndcg@10": 0.0384}),
+        ("cornac's TIGER, its defaults (cornac 3 README)", {"rec_recall@5": 0.0217}),
+        ("cornac's TIGER, its best recipe (cornac 3 README)", {"rec_recall@5": 0.0419}),
+        ("cornac's TIGER beside its tuned SASRec (cornac 3 README)", {"rec_recall@10": 0.0634}),
+        ("cornac's SASRec, tuned (cornac 3 README)", {"rec_recall@10": 0.0740}),
+    ],
+}
+BENCHMARK_METRICS = ("rec_recall@5", "rec_recall@10", "rec_ndcg@5", "rec_ndcg@10", "rec_recall@30")
 
 TABLE_TITLES = {
     "table1": "Table 1: task-specific Semantic IDs in a joint model",
@@ -149,6 +163,44 @@ def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
         )
     lines.append("")
     return lines
+
+
+def benchmark_table(records: list[dict[str, Any]]) -> list[str]:
+    """Recommendation at the benchmark's cutoffs (Recall@5/10, NDCG@5/10, beside R@30), per dataset:
+    every generative variant (mean ± std over seeds), popularity, ENMF's own user vectors, and the
+    published rows of :data:`PUBLISHED_REC` for a dataset of that name, marked as not measured.
+    [] when no record has these metrics (runs made before they existed)."""
+    if not any(r.get("rec_recall@5") is not None for r in records):
+        return []
+    names = {"rec_recall@5": "R@5", "rec_recall@10": "R@10", "rec_ndcg@5": "NDCG@5", "rec_ndcg@10": "NDCG@10",
+             "rec_recall@30": "R@30"}
+    lines = ["### Recommendation at the benchmark's cutoffs", "",
+             "Each user's last item is the test target (the one before it validation, which joins the history: the "
+             "earlier items, of which the generative model reads the last max_history), ranked over the full catalogue; one relevant item, so NDCG@k = 1/log2(rank+1) within the "
+             "top k. Mean ± std over seeds; \"test users\" is how many were scored. Published rows are copied from "
+             "their papers, not measured here: other code, hardware and budgets.", "",
+             "| dataset | model | seeds | test users | " + " | ".join(names[m] for m in BENCHMARK_METRICS) + " |",
+             "|" + "---|" * (4 + len(BENCHMARK_METRICS))]
+    datasets = list(dict.fromkeys(r["dataset"] for r in records if r.get("dataset")))
+    for ds in datasets:
+        rows: list[tuple[str, list[dict[str, Any]], str]] = []
+        for (dataset, row, quant, coll), recs in aggregate(records).items():
+            if dataset == ds:
+                rows.append((f"generative: {row} IDs, {quant}, {coll}", recs, ""))
+        for r in records:
+            if r.get("dataset") == ds and r.get("kind") == "popularity":
+                rows.append(("popularity (no model)", [r], ""))
+            if r.get("dataset") == ds and r.get("kind") == "dense" and r.get("enmf_rec_recall@5") is not None:
+                rows.append((f"ENMF user vectors · item vectors ({r.get('embedding')}), dense", [r], "enmf_"))
+        for label, recs, prefix in rows:
+            n = _span([r.get(f"{prefix}n_rec") for r in recs])
+            lines.append(f"| {ds} | {label} | {len(recs)} | {n} | "
+                         + " | ".join(mean_std([r.get(prefix + m) for r in recs], "{:.4f}") for m in BENCHMARK_METRICS)
+                         + " |")
+        for label, figs in PUBLISHED_REC.get(ds, []):
+            lines.append(f"| {ds} | {label}: published, not measured | – | – | "
+                         + " | ".join(f"{figs[m]:.4f}" if m in figs else "–" for m in BENCHMARK_METRICS) + " |")
+    return lines + [""]
 
 
 def _figures(out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
@@ -389,6 +441,7 @@ def write_report(run_dir: str | Path) -> Path:
             lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {len(recs)} | "
                          f"{mean_std([r.get('search_recall@30') for r in recs])} | {mean_std([r.get('rec_recall@30') for r in recs])} |")
         lines.append("")
+    lines += benchmark_table(records)
     from semid.report_baselines import baseline_table
 
     lines += baseline_table(groups, records)

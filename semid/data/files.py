@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -34,11 +35,15 @@ READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"
 _ID_COLUMNS = ("item_id", "user_id")
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
+def read_table(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Read a CSV / TSV / Parquet / JSON Lines file with errors that name the file.
 
     An empty file or a file with a header but no rows is an error (one line naming the file).
+    columns: semid's column name -> the name the file uses (``{"item_id": "asin"}``); such
+    columns are renamed to semid's names (the others are kept as they are).
     """
+    columns = dict(columns or {})
+    id_cols = [*_ID_COLUMNS, *(columns[c] for c in _ID_COLUMNS if c in columns)]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
@@ -54,7 +59,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
             df = pd.read_json(path, lines=True, dtype=False)
         else:
             df = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", encoding="utf-8",
-                             dtype=dict.fromkeys(_ID_COLUMNS, str))
+                             dtype=dict.fromkeys(id_cols, str))
     except UnicodeDecodeError as exc:
         raise SchemaError(f"{path}: not UTF-8 text (byte offset {exc.start}); re-save the file as UTF-8") from None
     except pd.errors.EmptyDataError:
@@ -69,6 +74,12 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         cols = ", ".join(map(str, df.columns)) or "none"
         raise SchemaError(f"{path}: has a header (columns: {cols}) but no rows; add one row per record")
     df.columns = [str(c).strip() for c in df.columns]
+    if columns:
+        clash = [c for c, theirs in columns.items() if theirs in df.columns and c in df.columns and c != theirs]
+        if clash:
+            raise SchemaError(f"{path}: has both column {clash[0]!r} and {columns[clash[0]]!r}, which columns maps to "
+                              f"it; drop one of them or the mapping")
+        df = df.rename(columns={theirs: ours for ours, theirs in columns.items()})
     return df
 
 
@@ -89,11 +100,12 @@ def fill_missing_text(items: pd.DataFrame, source: str | os.PathLike, noun: str 
     return items
 
 
-def read_items(path: str | os.PathLike, noun: str = "item") -> pd.DataFrame:
-    """Items with a ``text`` column (built from title/genres/tags/description when absent)."""
+def read_items(path: str | os.PathLike, noun: str = "item", columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Items with a ``text`` column (built from title/genres/tags/description when absent);
+    ``columns`` as in :func:`read_table`."""
     from semid.data.movielens import movie_text
 
-    items = read_table(path)
+    items = read_table(path, columns)
     if "item_id" not in items.columns:
         raise SchemaError(f"{path}: missing column 'item_id'; found {list(items.columns)}")
     if "text" not in items.columns:

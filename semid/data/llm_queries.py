@@ -123,6 +123,7 @@ class LLMQueryConfig:
     workers: int = field(default=4, metadata={"help": "items asked concurrently (threads)"})
     json_instruction: bool = field(default=True, metadata={"help": "add a system message asking for JSON output; the paper's prompt is sent unchanged either way"})
     skip_failed: bool = field(default=False, metadata={"help": "log and leave out items that fail after all retries instead of raising"})
+    item_noun: str = field(default="movie", metadata={"help": "what the prompt calls an item (the paper's prompt says movie)"})
 
     def __post_init__(self) -> None:
         if self.base_url is None:
@@ -142,6 +143,8 @@ class LLMQueryConfig:
                 raise ValueError(f"LLMQueryConfig.{name} must be >= 0 seconds, got {getattr(self, name)!r}")
         if not float(self.timeout) > 0:
             raise ValueError(f"LLMQueryConfig.timeout must be > 0 seconds, got {self.timeout!r}")
+        if not isinstance(self.item_noun, str) or not self.item_noun.strip() or len(self.item_noun) > 40:
+            raise ValueError(f"LLMQueryConfig.item_noun must be a short word such as 'product', got {self.item_noun!r}")
         if not 0.0 <= float(self.temperature) <= 2.0:
             raise ValueError(f"LLMQueryConfig.temperature must lie in [0, 2], got {self.temperature!r}")
 
@@ -195,9 +198,14 @@ def format_metadata(row: Any) -> str:
     return ". ".join(parts).rstrip(". ")
 
 
-def build_messages(row: Any, n_queries: int = 10, json_instruction: bool = True) -> list[dict[str, str]]:
-    """Chat messages for one item: an optional format system message, then the paper's prompt."""
+def build_messages(row: Any, n_queries: int = 10, json_instruction: bool = True,
+                   item_noun: str = "movie") -> list[dict[str, str]]:
+    """Chat messages for one item: an optional format system message, then the paper's prompt,
+    with ``item_noun`` in place of "movie" (word for word for the default)."""
     prompt = PAPER_PROMPT if n_queries == 10 else PAPER_PROMPT.replace("10 queries", f"{n_queries} queries", 1)
+    noun = item_noun.strip().lower()
+    if noun != "movie":
+        prompt = prompt.replace("Movie:", f"{noun[:1].upper()}{noun[1:]}:").replace("movie", noun)
     messages = [{"role": "user", "content": prompt.replace("[METADATA]", format_metadata(row))}]
     if json_instruction:
         messages.insert(0, {"role": "system", "content": FORMAT_INSTRUCTION.format(n=n_queries)})
@@ -433,7 +441,7 @@ def _delay(cfg: LLMQueryConfig, retry: int, retry_after: float | None, rng: rand
 def _ask_item(row: Any, cfg: LLMQueryConfig, rng: random.Random,
               stop: threading.Event | None = None) -> _ItemAnswer:
     item_id, title, n = _id(row["item_id"]), _clean(row["title"]), cfg.n_queries
-    messages = build_messages(row, n, cfg.json_instruction)
+    messages = build_messages(row, n, cfg.json_instruction, cfg.item_noun)
     path = _cache_path(cfg, item_id, messages)
     cached = _read_cache(path, n)
     if cached is not None:

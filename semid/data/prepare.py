@@ -26,7 +26,8 @@ def prepare(source: str = "synthetic", path: str | None = None, download: str | 
             cache_dir: str | None = None, n_genome_tags: int = 10, show_progress: bool = True,
             items_path: str | None = None, interactions_path: str | None = None,
             queries_path: str | None = None, item_noun: str | None = None,
-            meta_path: str | None = None) -> Dataset:
+            meta_path: str | None = None, columns: dict[str, str] | None = None,
+            n_train_queries: int = 10, n_test_queries: int = 10) -> Dataset:
     """Read or generate a catalogue, generate queries, split: a ready :class:`Dataset`.
 
     source: ``synthetic`` (the built-in world; ``synthetic_options`` are
@@ -36,10 +37,13 @@ def prepare(source: str = "synthetic", path: str | None = None, download: str | 
     ``queries_path`` your own queries are used instead of generated ones) or ``amazon`` (the
     Amazon review data at ``path``: a directory or a reviews file, see :mod:`semid.data.amazon`;
     ``meta_path`` overrides the meta file found beside it).
+    columns (files): semid's column name -> your files' name for it, e.g. ``{"item_id": "asin"}``.
     queries: ``offline`` (template generator) or ``llm`` (``llm_options`` are
     :class:`~semid.data.llm_queries.LLMQueryConfig` fields).
     item_noun: what the offline queries call an item (default by source, :data:`ITEM_NOUNS`:
     "movie" keeps the MovieLens phrasings, any other noun the domain-neutral ones).
+    n_train_queries, n_test_queries: offline queries per item for training and test (the paper: 10
+    and 10; fewer training queries make every later stage that reads them cheaper).
     """
     if source not in SOURCES:
         raise ValueError(f"unknown --source {source!r}; choose one of {list(SOURCES)}")
@@ -65,11 +69,12 @@ def prepare(source: str = "synthetic", path: str | None = None, download: str | 
             raise ValueError("--source files needs --items FILE and --interactions FILE")
         from semid.data.schema import validate_interactions, validate_items, validate_queries
 
-        items = validate_items(read_items(items_path, noun), str(items_path))
-        interactions = validate_interactions(read_table(interactions_path), items["item_id"], str(interactions_path))
+        items = validate_items(read_items(items_path, noun, columns), str(items_path))
+        interactions = validate_interactions(read_table(interactions_path, columns), items["item_id"],
+                                             str(interactions_path))
         meta = {"source": "files", "items": str(items_path), "interactions": str(interactions_path)}
         if queries_path:
-            q = validate_queries(read_table(queries_path), items["item_id"], str(queries_path))
+            q = validate_queries(read_table(queries_path, columns), items["item_id"], str(queries_path))
             meta["queries"] = f"file:{queries_path}"
             return make_dataset(items, interactions, q, meta=meta, min_history=min_history)
     elif source == "amazon":
@@ -97,12 +102,13 @@ def prepare(source: str = "synthetic", path: str | None = None, download: str | 
     if queries == "offline":
         from semid.data.queries import generate_offline_queries
 
-        q = generate_offline_queries(base_items, seed=seed, show_progress=show_progress, item_noun=noun)
+        q = generate_offline_queries(base_items, n_train=n_train_queries, n_test=n_test_queries, seed=seed,
+                                     show_progress=show_progress, item_noun=noun)
     elif queries == "llm":
         from semid.config import from_dict
         from semid.data.llm_queries import LLMQueryConfig, generate_llm_queries
 
-        q = generate_llm_queries(base_items, from_dict(LLMQueryConfig, dict(llm_options or {}), where="llm"),
+        q = generate_llm_queries(base_items, from_dict(LLMQueryConfig, {"item_noun": noun, **(llm_options or {})}, where="llm"),
                                  show_progress=show_progress)
     else:
         raise ValueError(f"unknown --queries {queries!r}; choose 'offline' or 'llm'")

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from semid.evaluate.baselines import popularity_ranks
-from semid.evaluate.metrics import task_metrics
+from semid.evaluate.metrics import METRIC_KEYS, task_metrics
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DenseResult", "evaluate_dense", "topk_ranks"]
 
-SEARCH_KEYS = ("search_recall@10", "search_recall@30", "search_ndcg@10")
+SEARCH_KEYS = tuple(k for k in METRIC_KEYS if k.startswith("search_"))
 
 
 @dataclass

@@ -4,9 +4,14 @@ Every evaluator produces, per example, a ranked list of item indices; these help
 them into per-example hits (kept for significance tests) and averaged metrics with the
 keys that ``metrics.json`` uses everywhere::
 
-    search_recall@10, search_recall@30, search_ndcg@10,
-    rec_recall@10, rec_recall@30, rec_ndcg@10, rec_head_recall@30, rec_torso_recall@30,
-    n_search, n_rec
+    search_recall@5, search_recall@10, search_recall@30, search_ndcg@5, search_ndcg@10,
+    rec_recall@5, rec_recall@10, rec_recall@30, rec_ndcg@5, rec_ndcg@10,
+    rec_head_recall@30, rec_torso_recall@30, n_search, n_rec
+
+Recall@5/10 and NDCG@5/10 are the cutoffs of the Amazon Beauty benchmark (TIGER and its
+reimplementations), R@30 the paper's. With one relevant item per example, Recall@k is whether it
+is in the top k and NDCG@k is ``1 / log2(rank + 1)`` for its 1-based rank within the top k (the
+ideal DCG is 1).
 """
 
 from __future__ import annotations
@@ -15,14 +20,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["hit_ranks", "recall_at", "ndcg_at", "task_metrics", "METRIC_KEYS"]
+__all__ = ["hit_ranks", "recall_at", "ndcg_at", "task_metrics", "METRIC_KEYS", "RECALL_CUTOFFS", "NDCG_CUTOFFS"]
+
+#: the cutoffs every task reports: recall at each of RECALL_CUTOFFS, NDCG at each of NDCG_CUTOFFS
+RECALL_CUTOFFS = (5, 10, 30)
+NDCG_CUTOFFS = (5, 10)
 
 METRIC_KEYS = (
+    "search_recall@5",
     "search_recall@10",
     "search_recall@30",
+    "search_ndcg@5",
     "search_ndcg@10",
+    "rec_recall@5",
     "rec_recall@10",
     "rec_recall@30",
+    "rec_ndcg@5",
     "rec_ndcg@10",
     "rec_head_recall@30",
     "rec_torso_recall@30",
@@ -51,7 +64,8 @@ def recall_at(ranks: np.ndarray, k: int) -> np.ndarray:
 
 
 def ndcg_at(ranks: np.ndarray, k: int) -> np.ndarray:
-    """float (n,): NDCG@k with one relevant item: 1/log2(rank+2) inside the top k."""
+    """float (n,): NDCG@k with one relevant item: 1/log2(rank+2) for the 0-based ``ranks`` inside
+    the top k (1/log2(r+1) for the 1-based rank r), 0 outside it or when absent (-1)."""
     ranks = np.asarray(ranks)
     hit = (ranks >= 0) & (ranks < k)
     return np.where(hit, 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)
@@ -63,12 +77,12 @@ def task_metrics(task: str, ranks: np.ndarray, head: np.ndarray | None = None) -
     head: bool (n,) for ``rec``: whether each example's target is a head item.
     """
     ranks = np.asarray(ranks)
-    out = {
-        f"{task}_recall@10": float(recall_at(ranks, 10).mean()) if len(ranks) else 0.0,
-        f"{task}_recall@30": float(recall_at(ranks, 30).mean()) if len(ranks) else 0.0,
-        f"{task}_ndcg@10": float(ndcg_at(ranks, 10).mean()) if len(ranks) else 0.0,
-        f"n_{task}": int(len(ranks)),
-    }
+    out: dict[str, float] = {}
+    for k in RECALL_CUTOFFS:
+        out[f"{task}_recall@{k}"] = float(recall_at(ranks, k).mean()) if len(ranks) else 0.0
+    for k in NDCG_CUTOFFS:
+        out[f"{task}_ndcg@{k}"] = float(ndcg_at(ranks, k).mean()) if len(ranks) else 0.0
+    out[f"n_{task}"] = int(len(ranks))
     if task == "rec" and head is not None:
         head = np.asarray(head, dtype=bool)
         r30 = recall_at(ranks, 30)

@@ -7,7 +7,9 @@ A config file (TOML, YAML or JSON) maps onto :class:`ExperimentConfig`::
 
     [[datasets]]
     name = "synthetic"
-    source = "synthetic"            # or "movielens" with path = "..." or download = "ml-latest-small"
+    source = "synthetic"            # or "movielens" with path = "..." or download = "ml-latest-small",
+                                    # "files" with path = DIR (items.csv + interactions.csv) or items/interactions,
+                                    # "amazon" with path = the Amazon review files
     options = { n_items = 500 }
 
     [embeddings.search]             # name -> method and its options
@@ -57,7 +59,10 @@ __all__ = [
     "TABLES",
 ]
 
-SOURCES = ("synthetic", "movielens")
+# the sources of semid.data.prepare (kept literal here: validating a config imports no pandas)
+SOURCES = ("synthetic", "movielens", "files", "amazon")
+# the files source: semid's column name -> the column a user's file calls it
+FILE_COLUMNS = ("item_id", "user_id", "timestamp", "text", "title", "rating", "genres", "tags", "description")
 SCHEMES = ("shared", "separate", "prefix-share")
 COLLISIONS = ("none", "suffix")
 TABLES = ("table1", "table2", "table3")
@@ -66,10 +71,24 @@ TABLES = ("table1", "table2", "table3")
 @dataclass
 class DatasetSpec:
     name: str = field(metadata={"help": "short name used in paths and tables"})
-    source: str = field(default="synthetic", metadata={"help": "synthetic | movielens"})
-    path: str | None = field(default=None, metadata={"help": "local MovieLens directory"})
+    source: str = field(default="synthetic", metadata={"help": "synthetic | movielens | files | amazon"})
+    path: str | None = field(default=None, metadata={
+        "help": "movielens: a local MovieLens directory; amazon: a directory with reviews_<Category>_5 + "
+                "meta_<Category> (or the reviews file); files: a directory holding items.csv and interactions.csv"})
     download: str | None = field(default=None, metadata={"help": "GroupLens archive name, e.g. ml-latest-small"})
     options: dict[str, Any] = field(default_factory=dict, metadata={"help": "SyntheticConfig fields (synthetic)"})
+    items: str | None = field(default=None, metadata={"help": "files: the items file (default: <path>/items.csv)"})
+    interactions: str | None = field(default=None, metadata={
+        "help": "files: the interactions file (default: <path>/interactions.csv)"})
+    queries_file: str | None = field(default=None, metadata={
+        "help": "files: your own queries (item_id, text, split) instead of generated ones"})
+    meta: str | None = field(default=None, metadata={"help": "amazon: the meta_<Category> file (default: beside the reviews)"})
+    columns: dict[str, str] = field(default_factory=dict, metadata={
+        "help": "files: semid column -> the column your files name it, e.g. {item_id = \"asin\", user_id = \"reviewerID\"}"})
+    item_noun: str | None = field(default=None, metadata={
+        "help": "what generated queries call an item (default: movie for synthetic/movielens, product for amazon, item for files)"})
+    train_queries_per_item: int = field(default=10, metadata={"help": "offline queries: training queries per item (the paper: 10)"})
+    test_queries_per_item: int = field(default=10, metadata={"help": "offline queries: test queries per item (the paper: 10)"})
     queries: str = field(default="offline", metadata={"help": "offline | llm"})
     min_history: int = field(default=1, metadata={"help": "minimum training history per user"})
     seed: int = field(default=0, metadata={"help": "seed of data generation and query phrasing"})
@@ -83,8 +102,51 @@ class DatasetSpec:
             raise ValueError(f"dataset {self.name!r}: source {self.source!r} is not one of {list(SOURCES)}")
         if self.source == "movielens" and not (self.path or self.download):
             raise ValueError(f"dataset {self.name!r}: a movielens source needs `path` or `download`")
+        self._check_source_fields()
         if self.queries not in ("offline", "llm"):
             raise ValueError(f"dataset {self.name!r}: queries {self.queries!r} must be 'offline' or 'llm'")
+
+    def _check_source_fields(self) -> None:
+        """Each source's own fields are set only where that source reads them (a typo'd source
+        would otherwise silently ignore them), with values of the right shape."""
+        at = f"dataset {self.name!r}"
+        own = {"items": "files", "interactions": "files", "queries_file": "files", "columns": "files", "meta": "amazon",
+               "download": "movielens"}
+        for name, src in own.items():
+            if getattr(self, name) and self.source != src:
+                raise ValueError(f"{at}: `{name}` is read only by source = \"{src}\", not by {self.source!r}; remove it")
+        if self.source == "files" and not (self.path or (self.items and self.interactions)):
+            raise ValueError(f"{at}: a files source needs `path` (a directory with items.csv and interactions.csv) "
+                             "or both `items` and `interactions`")
+        if self.source == "amazon" and not self.path:
+            raise ValueError(f"{at}: an amazon source needs `path`: a directory with reviews_<Category>_5.json(.gz) "
+                             "and meta_<Category>.json(.gz), or the reviews file")
+        bad = sorted(set(self.columns) - set(FILE_COLUMNS))
+        if bad:
+            raise ValueError(f"{at}: columns {bad} are not semid columns; rename any of {list(FILE_COLUMNS)}")
+        for key, col in self.columns.items():
+            if not isinstance(col, str) or not col.strip():
+                raise ValueError(f"{at}: columns.{key} must name a column of your file, got {col!r}")
+        noun = self.item_noun
+        if noun is not None and (not isinstance(noun, str) or not noun.strip() or len(noun) > 40):
+            raise ValueError(f"{at}: item_noun must be a short word such as \"product\", got {noun!r}")
+        for name in ("train_queries_per_item", "test_queries_per_item"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{at}: {name} must be an integer >= 1, got {v!r}")
+        if self.source == "synthetic" and (self.train_queries_per_item, self.test_queries_per_item) != (10, 10):
+            raise ValueError(f"{at}: the synthetic world sets its query counts in options (n_train_queries, "
+                             "n_test_queries), not in train_queries_per_item / test_queries_per_item")
+        if self.queries != "offline" and (self.train_queries_per_item, self.test_queries_per_item) != (10, 10):
+            raise ValueError(f"{at}: train_queries_per_item / test_queries_per_item apply only to queries = "
+                             "\"offline\"; remove them")
+
+    def file_paths(self) -> dict[str, str | None]:
+        """files source: the items, interactions and queries files, ``path`` filling the first two."""
+        base = Path(self.path) if self.path else None
+        return {"items": self.items or (str(base / "items.csv") if base else None),
+                "interactions": self.interactions or (str(base / "interactions.csv") if base else None),
+                "queries": self.queries_file}
 
 
 @dataclass
@@ -123,10 +185,29 @@ class QuantizerSpec:
     preset: str | None = field(default=None, metadata={"help": "rq-vae preset: naive | robust"})
     options: dict[str, Any] = field(default_factory=dict, metadata={"help": "extra quantizer options"})
     only_schemes: list[str] = field(default_factory=list, metadata={"help": "restrict to these scheme rows"})
+    levels: int | None = field(default=None, metadata={
+        "help": "this quantizer's levels, over [ids] (e.g. TIGER's 3 beside the paper's 2); set with codebook_size, "
+                "and both are named in its label (rq-kmeans-3x256)"})
+    codebook_size: int | None = field(default=None, metadata={
+        "help": "this quantizer's codes per level, over [ids]; set with levels"})
+
+    def __post_init__(self) -> None:
+        if (self.levels is None) != (self.codebook_size is None):
+            raise ValueError(f"quantizer {self.method!r}: set levels and codebook_size together (the label names both), "
+                             f"got levels = {self.levels!r}, codebook_size = {self.codebook_size!r}")
+        if self.levels is not None and (isinstance(self.levels, bool) or self.levels < 1):
+            raise ValueError(f"quantizer {self.method!r}: levels must be >= 1, got {self.levels!r}")
+        if self.codebook_size is not None and (isinstance(self.codebook_size, bool) or self.codebook_size < 2):
+            raise ValueError(f"quantizer {self.method!r}: codebook_size must be >= 2, got {self.codebook_size!r}")
 
     @property
     def label(self) -> str:
-        return f"{self.method}-{self.preset}" if self.preset else self.method
+        base = f"{self.method}-{self.preset}" if self.preset else self.method
+        return base if self.levels is None else f"{base}-{self.levels}x{self.codebook_size}"
+
+    def id_options(self, ids: IDOptions) -> IDOptions:
+        """``ids`` (the [ids] options, with the dataset's) with this quantizer's levels / codebook size over them."""
+        return IDOptions(levels=self.levels or ids.levels, codebook_size=self.codebook_size or ids.codebook_size)
 
 
 @dataclass
@@ -262,7 +343,7 @@ def validate_experiment(cfg: ExperimentConfig, where: str = "config") -> None:
         if q.preset is not None:
             opts["preset"] = q.preset
         for d in cfg.datasets:
-            ids = cfg.ids_for(d)
+            ids = q.id_options(cfg.ids_for(d))
             sizes = level_sizes_for(ids.codebook_size, ids.levels)
             _check(where, at, lambda cls=cls, sizes=sizes, opts=opts: cls(
                 levels=len(sizes), codebook_size=sizes, seed=0, show_progress=False, **opts))
@@ -276,9 +357,20 @@ def validate_experiment(cfg: ExperimentConfig, where: str = "config") -> None:
 
             from_dict(SyntheticConfig, {"seed": d.seed, "min_history": d.min_history, **d.options},
                       where=f"{where}: datasets.{d.name}.options")
+        elif d.source == "files":
+            for key, file in d.file_paths().items():
+                if file is not None and not Path(file).is_file():
+                    fld = "queries_file" if key == "queries" else key
+                    how = f"{fld} = \"...\"" if getattr(d, fld) else f"path (or {fld} = \"...\")"
+                    raise FileNotFoundError(f"{where}: datasets.{d.name}: the {key} file {file!r} does not exist; "
+                                            f"set {how} to your file (CSV, TSV, Parquet or JSON Lines)")
         elif d.path is not None and not Path(d.path).exists():
-            raise FileNotFoundError(f"{where}: datasets.{d.name}.path {d.path!r} does not exist; "
-                                    "point it at a MovieLens folder or use download = \"ml-latest-small\"")
+            what = "a MovieLens folder or use download = \"ml-latest-small\"" if d.source == "movielens" else \
+                "the directory holding the reviews_<Category>_5 and meta_<Category> files"
+            raise FileNotFoundError(f"{where}: datasets.{d.name}.path {d.path!r} does not exist; point it at {what}")
+        if d.source == "amazon" and d.meta is not None and not Path(d.meta).is_file():
+            raise FileNotFoundError(f"{where}: datasets.{d.name}.meta {d.meta!r} does not exist; point it at the "
+                                    "meta_<Category>.json(.gz) file or remove it to use the one beside the reviews")
 
 
 def load_experiment_config(path: str, overrides: list[str] | None = None) -> ExperimentConfig:

@@ -52,6 +52,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["run_experiment", "Variant", "plan_variants", "record_name", "collect_records"]
 
 KIND_ORDER = {"popularity": 0, "dense": 1, "random": 2, "generative": 3}
+# DatasetSpec fields (and their defaults) added after runs existed: left out of the data stage's
+# key while at their default
+_LATER_DATA_FIELDS: dict[str, Any] = {"items": None, "interactions": None, "queries_file": None, "meta": None,
+                                      "columns": {}, "item_noun": None, "train_queries_per_item": 10,
+                                      "test_queries_per_item": 10}
 
 
 @dataclass(frozen=True)
@@ -86,16 +91,39 @@ def prepare_dataset(spec: DatasetSpec, show_progress: bool = True):
     """Build the :class:`~semid.data.Dataset` a spec describes."""
     from semid.data.prepare import prepare
 
+    files = spec.file_paths() if spec.source == "files" else {}
     return prepare(
         source=spec.source,
-        path=spec.path,
+        path=None if spec.source == "files" else spec.path,
         download=spec.download,
         queries=spec.queries,
         min_history=spec.min_history,
         seed=spec.seed,
         synthetic_options=spec.options,
         show_progress=show_progress,
+        items_path=files.get("items"),
+        interactions_path=files.get("interactions"),
+        queries_path=files.get("queries"),
+        meta_path=spec.meta,
+        columns=spec.columns or None,
+        item_noun=spec.item_noun,
+        n_train_queries=spec.train_queries_per_item,
+        n_test_queries=spec.test_queries_per_item,
     )
+
+
+def data_stage_spec(spec: DatasetSpec) -> dict[str, Any]:
+    """What the data stage's key hashes: the dataset spec without the per-dataset train/ids
+    overrides (they belong to later stages); fields added with the files/amazon sources count only
+    when set, so that runs made before them keep their keys (and their prepared data)."""
+    return {k: v for k, v in to_dict(spec).items() if k not in ("train", "ids")
+            and not (k in _LATER_DATA_FIELDS and v == _LATER_DATA_FIELDS[k])}
+
+
+def quantizer_stage_spec(q: QuantizerSpec) -> dict[str, Any]:
+    """A quantizer spec as the IDs stage's key hashes it: levels / codebook_size only when set, so that
+    runs made before those fields existed keep their keys (the sizes are in the key's "ids" anyway)."""
+    return {k: v for k, v in to_dict(q).items() if not (k in ("levels", "codebook_size") and v is None)}
 
 
 class _Runner:
@@ -119,9 +147,7 @@ class _Runner:
         def build(path: Path) -> None:
             prepare_dataset(spec, self.show_progress).save(path)
 
-        # the per-dataset train/ids overrides belong to later stages, not to the data's key
-        data_spec = {k: v for k, v in to_dict(spec).items() if k not in ("train", "ids")}
-        path, key = self.cache.run("data", spec.name, f"{spec.name}/data", data_spec, build)
+        path, key = self.cache.run("data", spec.name, f"{spec.name}/data", data_stage_spec(spec), build)
         ds = Dataset.load(path)
         self._datasets[spec.name] = (ds, path, key)
         return self._datasets[spec.name]
@@ -188,7 +214,7 @@ class _Runner:
     def ids(self, v: Variant) -> tuple[Path, str]:
         ds, _, data_key = self.dataset(v.dataset)
         embs = {n: self.embedding(v.dataset, n) for n in v.row.embedding_names()}
-        id_opts = self.cfg.ids_for(v.dataset)
+        id_opts = v.quantizer.id_options(self.cfg.ids_for(v.dataset))
 
         def build(path: Path) -> None:
             import numpy as np
@@ -210,7 +236,7 @@ class _Runner:
             built.save(path)
 
         spec = {"data": data_key, "embeddings": {n: k for n, (_, k) in embs.items()}, "scheme": v.row.scheme,
-                "quantizer": to_dict(v.quantizer), "collisions": v.collisions, "seed": v.seed, "ids": to_dict(id_opts)}
+                "quantizer": quantizer_stage_spec(v.quantizer), "collisions": v.collisions, "seed": v.seed, "ids": to_dict(id_opts)}
         return self.cache.run("ids", f"{v.dataset.name}/{v.slug}", f"{v.dataset.name}/ids/{v.slug}", spec, build)
 
     # ------------------------------------------------------- query states
