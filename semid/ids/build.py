@@ -92,21 +92,8 @@ def build_ids(
     sizes = level_sizes_for(codebook_size, levels)
     embs = prepare_embeddings(embeddings, scheme)
     n = len(next(iter(embs.values())))
-    space = float(np.prod(np.asarray(sizes, dtype=np.float64)))
-    if space > 10_000 * n or max(sizes) > n:  # a performance and quality trap: say so once, with the fix
-        logger.warning("the ID space (%s = %.3g IDs) is far larger than the catalogue (%d items): the deeper "
-                       "levels get a handful of items per code and k-means warns about too few points; use fewer "
-                       "--levels or a smaller --codebook-size (e.g. 2 x %d)", " x ".join(map(str, sizes)), space, n,
-                       max(2, int(np.sqrt(n))))
-    if bucket_order == "auto":
-        bucket_order = "popularity" if popularity is not None else "centroid"
-    _check_choice("bucket_order", bucket_order, BUCKET_ORDERS)
-    if bucket_order == "popularity":
-        if popularity is None:
-            raise ValueError("bucket_order='popularity' needs popularity (float array, one value per item)")
-        popularity = np.asarray(popularity, dtype=np.float64)
-        if popularity.shape != (n,) or not np.isfinite(popularity).all():
-            raise ValueError(f"popularity must be finite with shape ({n},), got shape {popularity.shape}")
+    _warn_if_id_space_too_large(sizes, n)
+    bucket_order, popularity = _resolve_bucket_order(bucket_order, popularity, n)
     opts = dict(method_kwargs)
     if preset is not None:
         if not getattr(cls, "PRESETS", None):
@@ -119,7 +106,61 @@ def build_ids(
         return cls(levels=len(level_sizes), codebook_size=level_sizes, seed=s, show_progress=show_progress, **opts)
 
     fit = fit_scheme(scheme, embs, sizes, make, seed)
+    codes, names, lsizes, tasks, ranks = _apply_collisions(fit, scheme, len(sizes), collisions, bucket_order,
+                                                           popularity)
+    diag, np_queries = _diagnostics(fit, codes, tasks, scheme, n, n_neighbours, max_queries, seed)
+    diag.update(scheme=scheme, method=method, collisions=collisions, bucket_order=bucket_order,
+                fit_seconds=fit.fit_seconds, encode_seconds=fit.encode_seconds,
+                neighbour_preservation_sampled=bool(np_queries < n))
+    curves = {role: q.fit_info["training_curve"] for role, q in fit.quantizers.items() if "training_curve" in q.fit_info}
+    if curves:
+        diag["training_curve"] = curves
 
+    config = {
+        "method": method, "levels": len(sizes), "codebook_size": sizes, "collisions": collisions,
+        "seed": seed, "preset": preset, "bucket_order": bucket_order,
+        "method_options": {role: q.config()["options"] for role, q in fit.quantizers.items()},
+        "quantizer_dir": "quantizer", "n_items": n, **fit.extra,
+    }
+    ids = SemanticIDs(codes=codes, level_names=names, level_sizes=lsizes, tasks=tasks, scheme=scheme,
+                      config=config, diagnostics=diag, bucket_rank=ranks)
+    logger.info("built %s/%s IDs for %d items: %d distinct, quantizer collision rate %.4f",
+                scheme, method, n, diag["distinct_ids"], diag["quantizer_collision_rate"])
+    return BuiltIDs(ids=ids, quantizers=fit.quantizers)
+
+
+def _warn_if_id_space_too_large(sizes: list[int], n: int) -> None:
+    space = float(np.prod(np.asarray(sizes, dtype=np.float64)))
+    if space > 10_000 * n or max(sizes) > n:  # a performance and quality trap: say so once, with the fix
+        logger.warning("the ID space (%s = %.3g IDs) is far larger than the catalogue (%d items): the deeper "
+                       "levels get a handful of items per code and k-means warns about too few points; use fewer "
+                       "--levels or a smaller --codebook-size (e.g. 2 x %d)", " x ".join(map(str, sizes)), space, n,
+                       max(2, int(np.sqrt(n))))
+
+
+def _resolve_bucket_order(bucket_order: str, popularity: np.ndarray | None,
+                          n: int) -> tuple[str, np.ndarray | None]:
+    """``"auto"`` resolved (popularity when given, else centroid), and popularity checked: float64 (n,)."""
+    if bucket_order == "auto":
+        bucket_order = "popularity" if popularity is not None else "centroid"
+    _check_choice("bucket_order", bucket_order, BUCKET_ORDERS)
+    if bucket_order == "popularity":
+        if popularity is None:
+            raise ValueError("bucket_order='popularity' needs popularity (float array, one value per item)")
+        popularity = np.asarray(popularity, dtype=np.float64)
+        if popularity.shape != (n,) or not np.isfinite(popularity).all():
+            raise ValueError(f"popularity must be finite with shape ({n},), got shape {popularity.shape}")
+    return bucket_order, popularity
+
+
+def _apply_collisions(fit: Any, scheme: str, n_levels: int, collisions: str, bucket_order: str,
+                      popularity: np.ndarray | None) -> tuple[np.ndarray, list[str], list[int],
+                                                              dict[str, list[int]], dict[str, np.ndarray]]:
+    """Each task's bucket ranks, and with ``collisions="suffix"`` one suffix column per distinct
+    task ID (shared: both tasks use the same ID and the same suffix).
+
+    Returns codes int64 (n, columns), level names, level sizes, task -> columns, task -> ranks (n,).
+    """
     codes, names, lsizes = fit.codes, list(fit.level_names), list(fit.level_sizes)
     tasks = {t: list(c) for t, c in fit.tasks.items()}
     ranks: dict[str, np.ndarray] = {}
@@ -140,13 +181,19 @@ def build_ids(
         ranks[task] = rank
         if collisions == "suffix":
             codes = np.concatenate([codes, rank[:, None]], axis=1)
-            suffix_name = {"shared": chr(ord("a") + len(sizes)), "separate": f"{task[0]}{len(sizes)}",
-                           "prefix-share": f"{task[0]}{len(sizes)}"}[scheme]
+            suffix_name = {"shared": chr(ord("a") + n_levels), "separate": f"{task[0]}{n_levels}",
+                           "prefix-share": f"{task[0]}{n_levels}"}[scheme]
             names.append(suffix_name)
             lsizes.append(int(bsize.max()))
             tasks[task] = [*cols, codes.shape[1] - 1]
             suffix_cols[cols] = codes.shape[1] - 1
+    return codes, names, lsizes, tasks, ranks
 
+
+def _diagnostics(fit: Any, codes: np.ndarray, tasks: dict[str, list[int]], scheme: str, n: int,
+                 n_neighbours: int, max_queries: int, seed: int) -> tuple[dict[str, Any], int]:
+    """The IDs' diagnostics: one task's for ``shared``, else the two tasks' merged (scalars averaged)
+    with ``per_task``; and how many queries the search task's neighbour preservation used."""
     per_task = {}
     for task in ("search", "rec"):
         qcols = fit.tasks[task]
@@ -166,21 +213,4 @@ def build_ids(
             diag[key] = float(np.mean([per_task[t][key] for t in ("search", "rec")]))
         diag["scalars_are"] = "mean over the search and rec IDs; see per_task"
         diag["per_task"] = per_task
-    diag.update(scheme=scheme, method=method, collisions=collisions, bucket_order=bucket_order,
-                fit_seconds=fit.fit_seconds, encode_seconds=fit.encode_seconds,
-                neighbour_preservation_sampled=bool(per_task["search"]["neighbour_preservation_queries"] < n))
-    curves = {role: q.fit_info["training_curve"] for role, q in fit.quantizers.items() if "training_curve" in q.fit_info}
-    if curves:
-        diag["training_curve"] = curves
-
-    config = {
-        "method": method, "levels": len(sizes), "codebook_size": sizes, "collisions": collisions,
-        "seed": seed, "preset": preset, "bucket_order": bucket_order,
-        "method_options": {role: q.config()["options"] for role, q in fit.quantizers.items()},
-        "quantizer_dir": "quantizer", "n_items": n, **fit.extra,
-    }
-    ids = SemanticIDs(codes=codes, level_names=names, level_sizes=lsizes, tasks=tasks, scheme=scheme,
-                      config=config, diagnostics=diag, bucket_rank=ranks)
-    logger.info("built %s/%s IDs for %d items: %d distinct, quantizer collision rate %.4f",
-                scheme, method, n, diag["distinct_ids"], diag["quantizer_collision_rate"])
-    return BuiltIDs(ids=ids, quantizers=fit.quantizers)
+    return diag, int(per_task["search"]["neighbour_preservation_queries"])
