@@ -1,11 +1,8 @@
 """Reports: Markdown tables in the layout of the paper's Tables 1-3, and PNG figures.
 
 ``write_report(run_dir)`` reads ``RUN/results.json`` (and ``timings.json``) and writes
-``RUN/report/report.md`` plus figures:
-
-- ``tradeoff.png``: search vs recommendation Recall@30 (the paper's Figure 1);
-- ``code_usage.png``: codes used per level, per variant;
-- ``buckets.png``: distribution of bucket sizes (items per quantizer ID) per variant.
+``RUN/report/report.md`` plus the figures of :mod:`semid.report_figures` (``tradeoff.png``,
+``code_usage.png``, ``buckets.png``).
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from semid.io import atomic_write_text, read_json
+from semid.io import atomic_write_bytes, atomic_write_text, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +76,16 @@ def mean_std(values: list[float], fmt: str = "{:.3f}") -> str:
 
 
 def save_figure(fig, path: Path, dpi: int) -> None:
-    """Lay out, write and close a matplotlib figure."""
+    """Lay out, write (atomically) and close a matplotlib figure."""
+    import io
+
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
+    atomic_write_bytes(Path(path), buf.getvalue())
 
 
 def aggregate(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
@@ -201,104 +202,6 @@ def benchmark_table(records: list[dict[str, Any]]) -> list[str]:
             lines.append(f"| {ds} | {label}: published, not measured | – | – | "
                          + " | ".join(f"{figs[m]:.4f}" if m in figs else "–" for m in BENCHMARK_METRICS) + " |")
     return lines + [""]
-
-
-def _figures(out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
-             baselines: list[dict[str, Any]]) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    made = []
-    # 1. trade-off scatter
-    fig, ax = plt.subplots(figsize=(7, 5.5))
-    for key, recs in groups.items():
-        s = np.array([r.get("search_recall@30") or 0.0 for r in recs])
-        r_ = np.array([r.get("rec_recall@30") or 0.0 for r in recs])
-        ax.errorbar(s.mean(), r_.mean(), xerr=s.std() if len(s) > 1 else None, yerr=r_.std() if len(r_) > 1 else None,
-                    fmt="o", capsize=3)
-        ax.annotate(f"{key[1]} / {key[2]} / {key[3]}", (s.mean(), r_.mean()), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points")
-    for (_dataset, emb), m in dense.items():
-        if m.get("search_recall@30") is not None and m.get("rec_recall@30") is not None:
-            ax.scatter(m["search_recall@30"], m["rec_recall@30"], marker="s", facecolors="none", edgecolors="grey")
-            ax.annotate(f"dense {emb}", (m["search_recall@30"], m["rec_recall@30"]), fontsize=7, color="grey",
-                        xytext=(4, -8), textcoords="offset points")
-    for rb in baselines:
-        if rb.get("kind") == "popularity" and rb.get("rec_recall@30") is not None:
-            ax.axhline(rb["rec_recall@30"], color="grey", linestyle="--", linewidth=1)
-            ax.annotate("popularity (rec)", (0, rb["rec_recall@30"]), fontsize=7, color="grey",
-                        xytext=(2, 3), textcoords="offset points", xycoords=("axes fraction", "data"))
-        if rb.get("kind") == "random" and rb.get("search_recall@30") is not None:
-            ax.scatter(rb["search_recall@30"], rb["rec_recall@30"], marker="x", color="grey")
-            ax.annotate("random IDs", (rb["search_recall@30"], rb["rec_recall@30"]), fontsize=7, color="grey",
-                        xytext=(4, -8), textcoords="offset points")
-    ax.set_xlabel("search Recall@30")
-    ax.set_ylabel("recommendation Recall@30")
-    ax.set_title("Search vs recommendation trade-off (filled: generative, squares: dense)")
-    ax.grid(alpha=0.3)
-    save_figure(fig, out / "tradeoff.png", 120)
-    made.append("tradeoff.png")
-
-    # 2. code usage per level
-    labels, usage = [], []
-    for key, recs in groups.items():
-        u = recs[0].get("codes_used")
-        if u:
-            labels.append(f"{key[1]}\n{key[2]}/{key[3]}")
-            usage.append(u)
-    if usage:
-        n_levels = max(len(u) for u in usage)
-        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels) + 2), 4.5))
-        width = 0.8 / n_levels
-        x = np.arange(len(labels))
-        for lvl in range(n_levels):
-            ax.bar(x + lvl * width, [u[lvl] if lvl < len(u) else 0 for u in usage], width, label=f"level {lvl}")
-        ax.set_xticks(x + width * (n_levels - 1) / 2, labels, fontsize=7, rotation=30, ha="right")
-        ax.set_ylabel("codes used")
-        ax.set_title("Codebook usage per level")
-        ax.legend(fontsize=8)
-        save_figure(fig, out / "code_usage.png", 120)
-        made.append("code_usage.png")
-
-    # 3. bucket sizes (items per quantizer ID, before any suffix)
-    from semid.ids.types import SemanticIDs
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    plotted, max_size = 0, 1
-    for key, recs in groups.items():
-        if not recs[0].get("eval_dir"):
-            continue
-        # runs before stage folders were named by key kept the IDs beside the eval folder, under the same name
-        ids_dir = Path(recs[0].get("ids_dir") or Path(recs[0]["eval_dir"]).parent.parent / "ids" / Path(recs[0]["eval_dir"]).name)
-        try:
-            ids = SemanticIDs.load(ids_dir)
-        except (FileNotFoundError, KeyError, ValueError):
-            continue
-        rank = ids.bucket_rank.get("search")
-        if rank is None:
-            continue
-        # a bucket of size b holds ranks 0..b-1: buckets of size >= s = items with rank s-1
-        at_least = np.bincount(rank)
-        exactly = at_least - np.append(at_least[1:], 0)
-        sizes = np.flatnonzero(exactly) + 1
-        freq = exactly[sizes - 1]
-        max_size = max(max_size, int(sizes.max()))
-        ax.plot(sizes, freq * sizes / len(rank), marker=".", label=f"{key[1]}/{key[2]}")
-        plotted += 1
-    if plotted:
-        if max_size > 50:
-            ax.set_xscale("log")
-        ax.set_xlabel("bucket size (items sharing a quantizer ID)")
-        ax.set_ylabel("fraction of items")
-        ax.set_title("Bucket-size distribution (search ID)")
-        ax.legend(fontsize=7)
-        save_figure(fig, out / "buckets.png", 120)
-        made.append("buckets.png")
-    else:
-        plt.close(fig)
-    return made
 
 
 def summary_table(records: list[dict[str, Any]]) -> list[str]:
@@ -453,7 +356,9 @@ def write_report(run_dir: str | Path) -> Path:
             lines.append(f"| {r['kind']} | {r['dataset']} | {r.get('embedding', r.get('seed', ''))} | "
                          + " | ".join(mean_std([r.get(m)]) for m in METRICS) + " |")
         lines.append("")
-    figs = _figures(out, groups, dense, [r for r in records if r.get("kind") in ("popularity", "random")])
+    from semid.report_figures import write_figures
+
+    figs = write_figures(out, groups, dense, [r for r in records if r.get("kind") in ("popularity", "random")])
     lines += ["### Figures", ""] + [f"![{f}]({f})" for f in figs] + [""]
     tpath = run_dir / "timings.json"
     if tpath.exists():
