@@ -20,6 +20,22 @@ from semid.ids.base import Quantizer
 
 logger = logging.getLogger(__name__)
 
+#: FAISS's advice: at least this many training points per centroid (its ClusteringParameters default)
+MIN_POINTS_PER_CENTROID = 39
+_warned_few_points: set[tuple[int, int]] = set()
+
+
+def _warn_few_points(n: int, k: int) -> None:
+    """One semid warning (once per process and shape) where FAISS would print one line per level
+    from C++ ("clustering N points to K centroids: please provide at least ..."), which the
+    callers silence by passing ``min_points_per_centroid=1`` (it only gates that message)."""
+    if n >= MIN_POINTS_PER_CENTROID * k or (n, k) in _warned_few_points:
+        return
+    _warned_few_points.add((n, k))
+    logger.warning("rq-kmeans: %d items for codebooks of %d codes is %.1f training points per code (FAISS advises "
+                   "at least %d); the codebooks are fitted on few points: fewer codes per level fit better",
+                   n, k, n / k, MIN_POINTS_PER_CENTROID)
+
 __all__ = ["RQKMeans", "unpack_faiss_codes"]
 
 BACKENDS = ("faiss-rq", "kmeans")
@@ -90,6 +106,7 @@ class RQKMeans(Quantizer):
             nbits.push_back(int(s).bit_length() - 1)
         rq = faiss.ResidualQuantizer(d, nbits)
         rq.cp.seed = self.seed
+        rq.cp.min_points_per_centroid = 1  # semid warns once instead of FAISS per level (_warn_few_points)
         if self.options["niter"] is not None:
             rq.cp.niter = int(self.options["niter"])
         rq.max_beam_size = self.options["max_beam_size"]
@@ -100,6 +117,7 @@ class RQKMeans(Quantizer):
         import faiss
 
         d = X.shape[1]
+        _warn_few_points(len(X), max(self.level_sizes))
         if self.options["backend"] == "faiss-rq":
             self._rq = self._new_rq(d)
             if len(X) <= d:
@@ -113,7 +131,8 @@ class RQKMeans(Quantizer):
         residual = X.copy()
         books = []
         for j, k in enumerate(self.level_sizes):
-            km = faiss.Kmeans(d, k, niter=int(self.options["niter"] or 25), seed=self.seed + j, verbose=False)
+            km = faiss.Kmeans(d, k, niter=int(self.options["niter"] or 25), seed=self.seed + j, verbose=False,
+                              min_points_per_centroid=1)
             km.train(residual)
             centroids = km.centroids.copy()
             _, assign = km.index.search(residual, 1)
