@@ -148,6 +148,29 @@ def test_no_valid_or_test_interaction_enters_the_graph():
     assert set(map(tuple, co.T.tolist())) <= allowed
 
 
+def test_two_tower_training_sees_no_valid_or_test_interaction(monkeypatch):
+    """End to end: the embedder's graph and its next-item training examples come from training only."""
+    import semid.embed.hgnn as hgnn_mod
+
+    ds = leak_dataset()
+    pool_b = set(ds.to_index(range(20, 30)).tolist())
+    seen = []
+
+    def spy(histories, history):
+        h, t = next_item_examples(histories, history)
+        seen.append((h, t))
+        return h, t
+
+    monkeypatch.setattr(hgnn_mod, "next_item_examples", spy)
+    emb = build_embeddings(ds, "hgnn", {"epochs": 1, "dim": 8, "batch_size": 8, "links": ["co", "genre"],
+                                        "co_window": 10}, show_progress=False)
+    (h, t), = seen
+    assert len(t) == 15 * 5  # 6 training items per user: 5 next-item examples each
+    assert not (set(t.tolist()) | set(h[h >= 0].tolist())) & pool_b
+    train_only = build_item_graph(ds, GraphSpec(links=("co", "genre"), co_window=10))
+    assert emb.meta["graph"]["edges"]["item/co/item"] == train_only[CO].edge_index.shape[1]
+
+
 def test_attribute_links_skip_types_the_data_lacks(caplog):
     ds = leak_dataset()  # genres only, no tags
     data = build_item_graph(ds, GraphSpec(links=("co", "genre", "tag")))
