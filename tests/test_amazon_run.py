@@ -108,8 +108,13 @@ def test_run_on_your_own_files_with_string_ids_and_your_column_names(tmp_path, o
     recs = json.loads((out / "results.json").read_text())["records"]
     gen = {r["quantizer"]: r for r in recs if r["kind"] == "generative"}
     assert set(gen) == {"rq-kmeans", "rq-kmeans-3x4"}
-    # TIGER-style 3 levels (+ the collision suffix) beside the config's 2
-    assert len(gen["rq-kmeans-3x4"]["codes_used"]) == 4 and len(gen["rq-kmeans"]["codes_used"]) == 3
+    # TIGER-style 3 levels of 4 codes beside the config's 2 of 8 (a suffix level follows where IDs collide)
+    from semid.ids.types import SemanticIDs
+
+    for label, sizes in (("rq-kmeans-3x4", [4, 4, 4]), ("rq-kmeans", [8, 8])):
+        ids = SemanticIDs.load(gen[label]["ids_dir"])
+        assert ids.level_sizes[:len(sizes)] == sizes
+        assert len(ids.diagnostics["levels"]) == len(sizes), ids.diagnostics["levels"]
     for r in gen.values():
         assert {"rec_recall@5", "rec_recall@10", "rec_ndcg@5", "rec_ndcg@10", "rec_recall@30"} <= set(r)
     assert main(["report", str(out)]) == 0
