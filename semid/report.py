@@ -20,7 +20,7 @@ from semid.io import atomic_write_bytes, atomic_write_text, read_json
 logger = logging.getLogger(__name__)
 
 __all__ = ["write_report", "summary_table", "splice_readme", "mean_std", "save_figure", "PAPER_FIGURES", "aggregate",
-           "budget_table", "missing_variants", "benchmark_table", "PUBLISHED_REC"]
+           "budget_table", "missing_variants", "paper_figure", "benchmark_table", "PUBLISHED_REC"]
 
 # R@30 (search, rec) from the paper, as DESIGN.md quotes them (MovieLens-25M, flan-t5-base).
 PAPER_FIGURES: dict[str, dict[str, tuple[float, float]]] = {
@@ -126,12 +126,21 @@ def _significance(rows: list[tuple[tuple, list[dict[str, Any]]]]) -> dict[tuple[
     return out
 
 
+def paper_figure(row: str, quant: str) -> tuple[float, float] | None:
+    """The paper's (search, rec) R@30 for IDs of ``row`` made by ``quant``, or None where the paper has
+    none: RQ-KMeans rows are Table 2's (whose search-tuned and rec-tuned rows are Table 1's task-specific
+    IDs), other quantizers Table 3's, which used the multi-task embeddings only. The report's tables
+    and the README summary both read it (Table 1 showed "–" where the summary showed the figures)."""
+    if quant == "rq-kmeans":
+        return PAPER_FIGURES["table2"].get(row)
+    return PAPER_FIGURES["table3"].get(quant) if row == "multi-task" else None
+
+
 def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict], default_quantizer: str | None) -> list[str]:
     rows = [(key, recs) for key, recs in groups.items() if name in (recs[0].get("tables") or [])
             and (name == "table3" or default_quantizer is None or key[2] == default_quantizer)]
     if not rows:
         return []
-    paper = PAPER_FIGURES.get(name, {})
     ref_key = rows[0][0]
     pvals = _significance(rows)
     lines = [f"### {TABLE_TITLES.get(name, name)}", ""]
@@ -155,7 +164,7 @@ def _table(name: str, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
         d = dense.get((dataset, emb), {})
         util = recs[0].get("codes_used")
         util_s = " / ".join(str(u) for u in util) if util else "–"
-        pf = paper.get(row) or paper.get(quant)
+        pf = paper_figure(row, quant)
         pf_s = f"{pf[0]:.3f} / {pf[1]:.3f}" if pf else "–"
         lines.append(
             f"| {dataset} | {row} | {quant} | {coll} | {len(recs)} | " + " | ".join(cells)
@@ -216,8 +225,7 @@ def summary_table(records: list[dict[str, Any]]) -> list[str]:
     lines = ["| dataset | IDs | quantizer | collisions | seeds | search R@30 | rec R@30 | paper search / rec |",
              "|---|---|---|---|---|---|---|---|"]
     for (dataset, row, quant, coll), recs in sorted(groups.items(), key=rank):
-        # a non-default quantizer is a Table 3 row (figure by quantizer); otherwise the figure of the IDs' row
-        pf = PAPER_FIGURES["table3"].get(quant) if quant != "rq-kmeans" else PAPER_FIGURES["table2"].get(row)
+        pf = paper_figure(row, quant)
         lines.append(f"| {dataset} | {row} | {quant} | {coll} | {len(recs)} | "
                      f"{mean_std([r.get('search_recall@30') for r in recs])} | {mean_std([r.get('rec_recall@30') for r in recs])} | "
                      + (f"{pf[0]:.3f} / {pf[1]:.3f} |" if pf else "– |"))
