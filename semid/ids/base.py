@@ -22,6 +22,11 @@ from semid.io import atomic_dir, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
+#: The ID size when none is given: the paper's 2 levels x 256 codes. Every default of levels /
+#: codebook size in semid.ids and semid.studies reads these two names.
+DEFAULT_LEVELS = 2
+DEFAULT_CODEBOOK_SIZE = 256
+
 __all__ = [
     "Quantizer",
     "QuantizerFitError",
@@ -32,6 +37,8 @@ __all__ = [
     "validate_embeddings",
     "validate_codes",
     "level_sizes_for",
+    "DEFAULT_LEVELS",
+    "DEFAULT_CODEBOOK_SIZE",
 ]
 
 
@@ -121,8 +128,8 @@ class Quantizer(ABC):
 
     def __init__(
         self,
-        levels: int = 2,
-        codebook_size: int | list[int] = 256,
+        levels: int = DEFAULT_LEVELS,
+        codebook_size: int | list[int] = DEFAULT_CODEBOOK_SIZE,
         seed: int = 0,
         show_progress: bool = True,
         **options: Any,

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from semid.ids.base import Quantizer, get_quantizer_class, level_sizes_for, load_quantizer
+from semid.ids.base import (
+    DEFAULT_CODEBOOK_SIZE,
+    DEFAULT_LEVELS,
+    Quantizer,
+    get_quantizer_class,
+    level_sizes_for,
+    load_quantizer,
+)
 from semid.ids.collisions import BUCKET_ORDERS, COLLISION_MODES, bucket_rank
 from semid.ids.diagnostics import id_diagnostics
 from semid.ids.schemes import SCHEMES, fit_scheme, prepare_embeddings
@@ -65,8 +72,8 @@ def build_ids(
     embeddings: dict[str, np.ndarray] | np.ndarray,
     scheme: str = "shared",
     method: str = "rq-kmeans",
-    levels: int = 2,
-    codebook_size: int | list[int] = 256,
+    levels: int = DEFAULT_LEVELS,
+    codebook_size: int | list[int] = DEFAULT_CODEBOOK_SIZE,
     collisions: str = "suffix",
     seed: int = 0,
     preset: str | None = None,

@@ -133,6 +133,7 @@ INSPECT_EPILOG = """examples:
 
 
 def register(subparsers: Any) -> None:
+    from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
     from semid.ids.quantizers import QUANTIZERS  # names and help only: imports no quantizer
 
     p = subparsers.add_parser("ids", help="build and inspect Semantic IDs")
@@ -148,8 +149,9 @@ def register(subparsers: Any) -> None:
     b.add_argument("--method", default="rq-kmeans", help="quantizer (default rq-kmeans): "
                    + "; ".join(f"{e.name}: {e.help}" for e in map(QUANTIZERS.entry, QUANTIZERS)))
     b.add_argument("--scheme", default="shared", help="shared | separate | prefix-share (default shared)")
-    b.add_argument("--levels", type=int, default=2, help="quantizer levels (default 2)")
-    b.add_argument("--codebook-size", type=int, nargs="+", default=[256], help="one size, or one per level (default 256)")
+    b.add_argument("--levels", type=int, default=DEFAULT_LEVELS, help=f"quantizer levels (default {DEFAULT_LEVELS})")
+    b.add_argument("--codebook-size", type=int, nargs="+", default=[DEFAULT_CODEBOOK_SIZE],
+                   help=f"one size, or one per level (default {DEFAULT_CODEBOOK_SIZE})")
     b.add_argument("--collisions", default="suffix", help="none | suffix (default suffix)")
     b.add_argument("--bucket-order", default="auto", help="popularity | centroid | index | auto (default)")
     b.add_argument("--popularity", metavar="NPY", help="float (n_items,) popularity for bucket order")

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["register"]
@@ -235,8 +237,8 @@ def _add_fit_args(p: argparse.ArgumentParser, cache: str) -> None:
     """The options both fitting studies share: embedding sets, ID size, k, the record cache, threads, progress."""
     p.add_argument("--embeddings", action="append", required=True, metavar="NAME=PATH[@DATA_DIR]",
                    help="a float32 .npy (n, d) or `semid embed` dir; @DATA_DIR adds the dataset (repeatable)")
-    p.add_argument("--levels", type=int, default=2)
-    p.add_argument("--codebook-size", type=int, default=256)
+    p.add_argument("--levels", type=int, default=DEFAULT_LEVELS)
+    p.add_argument("--codebook-size", type=int, default=DEFAULT_CODEBOOK_SIZE)
     p.add_argument("-k", type=int, default=30)
     p.add_argument("--cache", default=cache, help="directory of fitted records (reused)")
     p.add_argument("--cached-only", action="store_true", help="report only records already in --cache; fit nothing")

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -248,7 +250,8 @@ def load_embedding_set(name: str, path: str | Path, data_dir: str | Path | None 
 
 
 # ------------------------------------------------------------------ quantizer study
-def quantizer_record(es: EmbeddingSet, spec: MethodSpec, seed: int, levels: int = 2, codebook_size: int = 256,
+def quantizer_record(es: EmbeddingSet, spec: MethodSpec, seed: int, levels: int = DEFAULT_LEVELS,
+                     codebook_size: int = DEFAULT_CODEBOOK_SIZE,
                      k: int = 30, show_progress: bool = False, max_queries: int = 10_000) -> dict[str, Any]:
     """Fit one quantizer on one embedding set and measure it (JSON-ready dict).
 
@@ -293,8 +296,9 @@ def quantizer_record(es: EmbeddingSet, spec: MethodSpec, seed: int, levels: int 
     return rec
 
 
-def run_quantizer_study(sets: list[EmbeddingSet], methods: list[MethodSpec], seeds: list[int], levels: int = 2,
-                        codebook_size: int = 256, k: int = 30, paper_n_items: int = PAPER_N_ITEMS,
+def run_quantizer_study(sets: list[EmbeddingSet], methods: list[MethodSpec], seeds: list[int],
+                        levels: int = DEFAULT_LEVELS, codebook_size: int = DEFAULT_CODEBOOK_SIZE, k: int = 30,
+                        paper_n_items: int = PAPER_N_ITEMS,
                         zipf_exponent: float = 1.0, show_progress: bool = True,
                         record_fn: Any = None) -> dict[str, Any]:
     """Every (set, method, seed) record, the ID-space arithmetic and the uniform-assignment curves.
