@@ -179,6 +179,7 @@ embedding = "rec"
     ('name = "d"\nsource = "files"\npath = "{tmp}"\ntrain_queries_per_item = 0', "", ["train_queries_per_item", ">= 1"]),
     ('name = "d"\nsource = "files"\npath = "{tmp}"\nitem_noun = ""', "", ["item_noun", "product"]),
     ('name = "d"\nsource = "synthetic"\ntrain_queries_per_item = 2', "", ["n_train_queries", "options"]),
+    ('name = "d"\nsource = "synthetic"\nsplit = "random"', "", ["'random'", "leave-last-out"]),
     ('name = "d"\nsource = "files"\npath = "{tmp}"', '[[quantizers]]\nmethod = "rq-kmeans"\nlevels = 3',
      ["levels and codebook_size together"]),
 ])
@@ -220,7 +221,7 @@ def test_earlier_runs_keep_their_stage_keys():
 def test_the_beauty_config_asks_for_the_benchmark():
     cfg: ExperimentConfig = load_experiment_config(str(REPO / "configs" / "amazon-beauty.toml"))
     (d,) = cfg.datasets
-    assert d.source == "files" and d.item_noun == "product"
+    assert d.source == "files" and d.item_noun == "product" and d.split == "leave-last-out"
     labels = {q.label for q in cfg.quantizers}
     assert labels == {"rq-kmeans", "rq-kmeans-3x256"} and (cfg.ids.levels, cfg.ids.codebook_size) == (2, 256)
     assert {r.name for r in cfg.schemes} == {"content", "rec-tuned", "multi-task"}

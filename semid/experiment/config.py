@@ -63,6 +63,7 @@ __all__ = [
 SOURCES = ("synthetic", "movielens", "files", "amazon")
 # the files source: semid's column name -> the column a user's file calls it
 FILE_COLUMNS = ("item_id", "user_id", "timestamp", "text", "title", "rating", "genres", "tags", "description")
+SPLITS = ("leave-last-out",)
 SCHEMES = ("shared", "separate", "prefix-share")
 COLLISIONS = ("none", "suffix")
 TABLES = ("table1", "table2", "table3")
@@ -90,6 +91,9 @@ class DatasetSpec:
     train_queries_per_item: int = field(default=10, metadata={"help": "offline queries: training queries per item (the paper: 10)"})
     test_queries_per_item: int = field(default=10, metadata={"help": "offline queries: test queries per item (the paper: 10)"})
     queries: str = field(default="offline", metadata={"help": "offline | llm"})
+    split: str = field(default="leave-last-out", metadata={
+        "help": "leave-last-out: per user, the last item is the test target, the one before it validation "
+                "(the protocol of the paper and of the Amazon benchmarks; the only split semid makes)"})
     min_history: int = field(default=1, metadata={"help": "minimum training history per user"})
     seed: int = field(default=0, metadata={"help": "seed of data generation and query phrasing"})
     train: dict[str, Any] = field(default_factory=dict, metadata={
@@ -103,6 +107,8 @@ class DatasetSpec:
         if self.source == "movielens" and not (self.path or self.download):
             raise ValueError(f"dataset {self.name!r}: a movielens source needs `path` or `download`")
         self._check_source_fields()
+        if self.split not in SPLITS:
+            raise ValueError(f"dataset {self.name!r}: split {self.split!r} is not one of {list(SPLITS)}")
         if self.queries not in ("offline", "llm"):
             raise ValueError(f"dataset {self.name!r}: queries {self.queries!r} must be 'offline' or 'llm'")
 

@@ -56,7 +56,7 @@ KIND_ORDER = {"popularity": 0, "dense": 1, "random": 2, "generative": 3}
 # key while at their default
 _LATER_DATA_FIELDS: dict[str, Any] = {"items": None, "interactions": None, "queries_file": None, "meta": None,
                                       "columns": {}, "item_noun": None, "train_queries_per_item": 10,
-                                      "test_queries_per_item": 10}
+                                      "test_queries_per_item": 10, "split": "leave-last-out"}
 
 
 @dataclass(frozen=True)
