@@ -128,5 +128,6 @@ def test_the_quantizer_base_does_not_import_the_quantizers():
     for impl in ("rq_kmeans", "rq_vae", "rlfq", "dictionary", "autoencoder"):
         assert g.chain_exists(importer=f"semid.ids.{impl}", imported="semid.ids.base")
         assert not g.chain_exists(importer="semid.ids.base", imported=f"semid.ids.{impl}")
+    assert not g.chain_exists(importer="semid.ids.quantizers", imported="semid.ids.base")  # no cycle, even typing-only
     for impl in ("sentence", "finetune", "enmf", "fusion", "hgnn"):
         assert not g.chain_exists(importer="semid.embed.registry", imported=f"semid.embed.{impl}")

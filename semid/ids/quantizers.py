@@ -9,16 +9,13 @@ name) plus one line here. Quantizers validate their keyword options in ``_resolv
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from semid.registry import Registry, check_name_attribute
-
-if TYPE_CHECKING:
-    from semid.ids.base import Quantizer
 
 __all__ = ["QUANTIZERS"]
 
-QUANTIZERS: Registry[type[Quantizer]] = Registry("quantizer method", check=check_name_attribute)
+# values are Quantizer subclasses; not annotated as such, since importing semid.ids.base here, even
+# for type checking only, would make base <-> quantizers an import cycle
+QUANTIZERS: Registry[type] = Registry("quantizer method", check=check_name_attribute)
 QUANTIZERS.add("rq-kmeans", "semid.ids.rq_kmeans:RQKMeans", "residual k-means (FAISS ResidualQuantizer), the paper's best")
 QUANTIZERS.add("rq-vae", "semid.ids.rq_vae:RQVAE", "RQ-VAE: an MLP autoencoder around ResidualVQ (presets naive, robust)")
 QUANTIZERS.add("rlfq", "semid.ids.rlfq:ResidualLFQQuantizer", "residual lookup-free quantization in an autoencoder")
