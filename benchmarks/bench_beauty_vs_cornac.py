@@ -22,13 +22,13 @@ split, scored by one metric code (issue #12, point 5).
   compares semid with each cornac model (scipy ``ttest_rel`` on per-user hits).
 - Wall time per model: training (for semid also the RQ-KMeans IDs; cornac's fit includes its
   tokenizer) plus inference over every test user, on this machine with ``--threads`` torch
-  threads.
+  threads. By default each cornac model may train as long as semid's IDs + training took
+  (``--cornac-budget semid``; :func:`training_budget`), so the rows compare at equal training time.
 
-    OMP_NUM_THREADS=2 python benchmarks/bench_beauty_vs_cornac.py --data ../shared/data/amazon-beauty \\
-        --threads 2 --semid-epochs 10 --tiger-epochs 3
+    OMP_NUM_THREADS=2 python benchmarks/bench_beauty_vs_cornac.py --threads 2 --semid-epochs 4
 
     # a quick check on 2,000 users (their items form the catalogue)
-    python benchmarks/bench_beauty_vs_cornac.py --max-users 2000 --semid-epochs 2 --tiger-epochs 1 --out /tmp/bvc
+    python benchmarks/bench_beauty_vs_cornac.py --max-users 2000 --semid-epochs 1 --cornac-budget 120 --out /tmp/bvc
 
 Needs the optional ``bench`` extra (``pip install "semid[bench]"``: cornac). Writes
 ``benchmarks/results/beauty_vs_cornac.md`` and ``.json`` (or ``--out DIR/beauty_vs_cornac.*``);
@@ -38,6 +38,7 @@ work files (title embeddings, IDs, the semid model) go to ``--work`` (default ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -71,7 +72,9 @@ PUBLISHED = [
     {"model": "cornac SASRec, tuned (cornac 3 README)", "recall@5": 0.0508, "ndcg@5": 0.0348,
      "recall@10": 0.0740, "ndcg@10": 0.0423, "train_s": 2455},
 ]
-CORNAC_MODELS = ("tiger", "sasrec", "gru4rec")
+CORNAC_MODELS = ("tiger", "sasrec")
+CORNAC_NAMES = {"tiger": "cornac TIGER", "sasrec": "cornac SASRec"}
+SEMID = "semid generative (rec)"
 
 
 # ----------------------------------------------------------------------------- data
@@ -244,9 +247,6 @@ def cornac_model(name: str, args, n_items: int):
         cfg = {"n_epochs": args.sasrec_epochs, "max_len": args.max_history, "seed": args.seed, "device": "cpu",
                "verbose": True}
         return cm.SASRec(**cfg), cfg
-    if name == "gru4rec":
-        cfg = {"n_epochs": args.sasrec_epochs, "seed": args.seed, "device": "cpu", "verbose": True}
-        return cm.GRU4Rec(**cfg), cfg
     raise ValueError(f"unknown cornac model {name!r}; choose from {list(CORNAC_MODELS)}")
 
 
@@ -272,16 +272,53 @@ def cornac_method(ds, x: np.ndarray, seed: int = 0):
     return method, to_semid, np.argsort(to_semid)
 
 
-def run_cornac(name: str, ds, x: np.ndarray, ex: dict[str, Any], args) -> dict[str, Any]:
-    """Fit one cornac model on the training sessions and rank the whole catalogue for every test user."""
+@contextlib.contextmanager
+def training_budget(module, seconds: float | None):
+    """Stop a cornac model's training once ``seconds`` of wall time have passed (None: no limit).
+
+    cornac trains whole epochs and has no step or time limit, so this wraps the batch iterator
+    that ``module`` (``cornac.models.tiger.recom_tiger`` or ``...sasrec.recom_sasrec``) imported:
+    past the deadline it yields no more batches, so the running epoch ends early and the later
+    epochs are empty. Nothing else of cornac changes (GRID's recipe has a constant learning rate,
+    so no schedule is cut short). Yields a dict with ``batches`` (trained) and ``stopped``.
+    """
+    state = {"batches": 0, "stopped": False}
+    if seconds is None:
+        yield state
+        return
+    orig = module.session_seq_iter
+    deadline = time.perf_counter() + seconds
+
+    def limited(*a, **kw):
+        for batch in orig(*a, **kw):
+            if time.perf_counter() >= deadline:
+                state["stopped"] = True
+                return
+            state["batches"] += 1
+            yield batch
+
+    module.session_seq_iter = limited
+    try:
+        yield state
+    finally:
+        module.session_seq_iter = orig
+
+
+def run_cornac(name: str, ds, x: np.ndarray, ex: dict[str, Any], args, budget_s: float | None = None) -> dict[str, Any]:
+    """Fit one cornac model on the training sessions (within ``budget_s`` seconds of training when
+    given) and rank the whole catalogue for every test user."""
+    import importlib
+
     from tqdm.auto import tqdm
 
     from semid.evaluate.metrics import hit_ranks
 
     method, to_semid, to_cornac = cornac_method(ds, x, args.seed)
     model, cfg = cornac_model(name, args, ds.n_items)
+    module = importlib.import_module(f"cornac.models.{name}.recom_{name}")
     t0 = time.perf_counter()
-    model.fit(method.train_set)  # no val_set: no best-on-validation selection (semid has none either)
+    with training_budget(module, budget_s) as trained:
+        model.fit(method.train_set)  # no val_set: no best-on-validation selection (semid has none either)
     t1 = time.perf_counter()
     lists = []
     for u, hist in tqdm(list(zip(ex["example"], ex["inputs"], strict=True)), desc=f"{name} inference"):
@@ -290,7 +327,14 @@ def run_cornac(name: str, ds, x: np.ndarray, ex: dict[str, Any], args) -> dict[s
     t2 = time.perf_counter()
     ranks = hit_ranks(lists, ex["targets"])
     shown = {k: v for k, v in cfg.items() if k not in ("verbose", "device")}
-    return {"ranks": ranks, "train_s": t1 - t0, "infer_s": t2 - t1, "settings": json.dumps(shown, sort_keys=True)}
+    n_samples = sum(len(h) - 1 for h in ds.user_histories(("train",)).values() if len(h) > 1)
+    per_epoch = int(np.ceil(n_samples / model.batch_size))
+    done = (f"trained {trained['batches']} batches = {trained['batches'] / per_epoch:.2f} epochs "
+            f"({per_epoch} batches per epoch), stopped by the {budget_s:.0f} s budget" if trained["stopped"] else
+            f"all {cfg['n_epochs']} epochs trained" + ("" if budget_s is None else f" within the {budget_s:.0f} s budget"))
+    return {"ranks": ranks, "train_s": t1 - t0, "infer_s": t2 - t1, "budget_s": budget_s,
+            "batches": trained["batches"] if budget_s is not None else None,
+            "settings": f"{done}; cornac arguments {json.dumps(shown, sort_keys=True)}"}
 
 
 # ----------------------------------------------------------------------------- report
@@ -345,22 +389,65 @@ def write_results(res: dict[str, Any], out_dir: Path) -> None:
     atomic_write_bytes(out_dir / "beauty_vs_cornac.md", ("\n".join(lines) + "\n").encode())
 
 
+def parse_budget(value: str) -> float | None:
+    """--cornac-budget: "semid" (semid's training time), "none", or seconds."""
+    if value in ("semid", "none"):
+        return None if value == "none" else -1.0
+    try:
+        out = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--cornac-budget must be 'semid', 'none' or seconds, got {value!r}") from None
+    if out <= 0:
+        raise argparse.ArgumentTypeError(f"--cornac-budget must be > 0 seconds, got {value!r}")
+    return out
+
+
+def summarize(runs: dict[str, dict[str, Any]], ds, ex, args, meta: dict[str, Any]) -> dict[str, Any]:
+    """The results dict (``beauty_vs_cornac.json``) of the models run so far."""
+    from semid.evaluate.metrics import ndcg_at, recall_at
+
+    for r in runs.values():
+        r.setdefault("metrics", rank_metrics(r["ranks"]))
+    tests = []
+    for name, other in runs.items():
+        if not name.startswith("cornac") or SEMID not in runs:
+            continue
+        for metric, f in (("recall@10", lambda r: recall_at(r, 10)), ("ndcg@10", lambda r: ndcg_at(r, 10))):
+            a, b = f(runs[SEMID]["ranks"]), f(other["ranks"])
+            tests.append({"a": SEMID, "b": name, "metric": metric, "mean_a": float(a.mean()),
+                          "mean_b": float(b.mean()), "p": paired_p(a, b)})
+    tr = ds.interactions["split"] == "train"
+    return {
+        **meta, "load_end": round(os.getloadavg()[0], 1),
+        "data": {"path": args.data, "max_users": args.max_users, "n_users": int(ds.interactions["user_id"].nunique()),
+                 "n_items": ds.n_items, "n_train": int(tr.sum()), "n_test_users": int(len(ex["targets"]))},
+        "models": {k: {kk: vv for kk, vv in v.items() if kk != "ranks"} for k, v in runs.items()},
+        "tests": tests, "published": PUBLISHED, "args": vars(args),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="example:\n  OMP_NUM_THREADS=2 python benchmarks/bench_beauty_vs_cornac.py "
-                                        "--threads 2 --semid-epochs 10 --tiger-epochs 3")
+                                 epilog="examples:\n  OMP_NUM_THREADS=2 python benchmarks/bench_beauty_vs_cornac.py "
+                                        "--threads 2 --semid-epochs 4\n"
+                                        "  python benchmarks/bench_beauty_vs_cornac.py --max-users 2000 --semid-epochs 1 "
+                                        "--cornac-budget 120 --out /tmp/bvc")
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "amazon-beauty"),
                     help="amazon-beauty directory (items.csv, interactions.csv)")
     ap.add_argument("--max-users", type=int, default=None, help="first N users only (a quick check)")
     ap.add_argument("--max-test-users", type=int, default=None,
                     help="score a seeded sample of N test users (semid's evaluation sample); default all")
     ap.add_argument("--cornac", default="tiger", help=f"comma-separated cornac models from {list(CORNAC_MODELS)}")
-    ap.add_argument("--semid-epochs", type=float, default=10.0)
+    ap.add_argument("--cornac-budget", type=parse_budget, default=-1.0, metavar="semid|none|SECONDS",
+                    help="training wall time of each cornac model: 'semid' (default: the time semid's IDs + "
+                         "training took, times --budget-factor), 'none' (all its epochs) or seconds")
+    ap.add_argument("--budget-factor", type=float, default=1.0, help="multiplies the 'semid' budget")
+    ap.add_argument("--semid-epochs", type=float, default=4.0)
     ap.add_argument("--semid-lr", type=float, default=5e-3)
     ap.add_argument("--semid-batch", type=int, default=256)
-    ap.add_argument("--tiger-epochs", type=int, default=3)
-    ap.add_argument("--sasrec-epochs", type=int, default=10, help="epochs for cornac SASRec / GRU4Rec")
+    ap.add_argument("--tiger-epochs", type=int, default=50, help="cornac TIGER epochs (the cap under a budget)")
+    ap.add_argument("--sasrec-epochs", type=int, default=50, help="cornac SASRec epochs (the cap under a budget)")
     ap.add_argument("--codebook", type=int, default=256, help="codes per level (both generative models)")
     ap.add_argument("--max-history", type=int, default=20, help="history items the models read (TIGER's max_len)")
     ap.add_argument("--beam", type=int, default=30, help="beam width of both generative models (>= --k)")
@@ -377,6 +464,7 @@ def main(argv: list[str] | None = None) -> None:
     if bad:
         raise SystemExit(f"--cornac {bad} unknown; choose from {list(CORNAC_MODELS)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -388,50 +476,29 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_users is not None:
         work = work / f"users{args.max_users}"
     work.mkdir(parents=True, exist_ok=True)
-    load_start = round(os.getloadavg()[0], 1)
+    out = Path(args.out)
+    meta = {"command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+                       f"torch {torch.__version__}, cornac {cornac.__version__}",
+            "threads": args.threads, "load_start": round(os.getloadavg()[0], 1)}
 
     ds = load_beauty(args.data, args.max_users)
     ex = test_examples(ds, args.max_test_users, args.seed)
-    x, embed_s = title_embeddings(ds, work, args.threads)
+    x, meta["embed_s"] = title_embeddings(ds, work, args.threads)
     logger.info("data: %d items, %d test users; embeddings %s", ds.n_items, len(ex["targets"]), x.shape)
     runs: dict[str, dict[str, Any]] = {"popularity": run_popularity(ds, ex, args.k)}
-    runs["semid generative (rec)"] = run_semid(ds, x, ex, work, args)
-    logger.info("semid: train %.0f s, inference %.0f s", runs["semid generative (rec)"]["train_s"],
-                runs["semid generative (rec)"]["infer_s"])
-    cornac_names = {"tiger": "cornac TIGER", "sasrec": "cornac SASRec", "gru4rec": "cornac GRU4Rec"}
+    runs[SEMID] = run_semid(ds, x, ex, work, args)
+    logger.info("semid: train %.0f s, inference %.0f s", runs[SEMID]["train_s"], runs[SEMID]["infer_s"])
+    write_results(summarize(runs, ds, ex, args, meta), out)  # partial: a later crash keeps these rows
+    budget = args.cornac_budget
+    if budget is not None and budget < 0:
+        budget = runs[SEMID]["train_s"] * args.budget_factor
     for n in names:
-        runs[cornac_names[n]] = run_cornac(n, ds, x, ex, args)
-        logger.info("%s: train %.0f s, inference %.0f s", n, runs[cornac_names[n]]["train_s"],
-                    runs[cornac_names[n]]["infer_s"])
-    for r in runs.values():
-        r["metrics"] = rank_metrics(r["ranks"])
-
-    from semid.evaluate.metrics import ndcg_at, recall_at
-
-    tests = []
-    ours = runs["semid generative (rec)"]["ranks"]
-    for n in names:
-        other = runs[cornac_names[n]]["ranks"]
-        for metric, f in (("recall@10", lambda r: recall_at(r, 10)), ("ndcg@10", lambda r: ndcg_at(r, 10))):
-            a, b = f(ours), f(other)
-            tests.append({"a": "semid generative (rec)", "b": cornac_names[n], "metric": metric,
-                          "mean_a": float(a.mean()), "mean_b": float(b.mean()), "p": paired_p(a, b)})
-    tr = ds.interactions["split"] == "train"
-    res = {
-        "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-                   f"torch {torch.__version__}, cornac {cornac.__version__}",
-        "threads": args.threads, "load_start": load_start, "load_end": round(os.getloadavg()[0], 1),
-        "data": {"path": args.data, "max_users": args.max_users, "n_users": int(ds.interactions["user_id"].nunique()),
-                 "n_items": ds.n_items, "n_train": int(tr.sum()), "n_test_users": int(len(ex["targets"]))},
-        "embed_s": embed_s,
-        "models": {k: {kk: vv for kk, vv in v.items() if kk != "ranks"} for k, v in runs.items()},
-        "tests": tests,
-        "published": PUBLISHED,
-        "args": vars(args),
-    }
-    write_results(res, Path(args.out))
-    print((Path(args.out) / "beauty_vs_cornac.md").read_text())
+        runs[CORNAC_NAMES[n]] = run_cornac(n, ds, x, ex, args, budget)
+        logger.info("%s: train %.0f s, inference %.0f s", n, runs[CORNAC_NAMES[n]]["train_s"],
+                    runs[CORNAC_NAMES[n]]["infer_s"])
+        write_results(summarize(runs, ds, ex, args, meta), out)
+    print((out / "beauty_vs_cornac.md").read_text())
 
 
 if __name__ == "__main__":

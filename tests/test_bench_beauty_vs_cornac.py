@@ -133,3 +133,38 @@ def test_bad_inputs(bench, beauty_dir, call, exc, match):
 def test_cli_refuses_a_beam_narrower_than_k(bench):
     with pytest.raises(SystemExit, match="--beam"):
         bench.main(["--beam", "10", "--k", "30"])
+
+
+class _FakeModule:
+    """Stands in for cornac.models.tiger.recom_tiger: a batch iterator that the budget wraps."""
+
+    @staticmethod
+    def session_seq_iter(n=5):
+        yield from range(n)
+
+
+def test_training_budget_stops_the_batches_and_restores_the_iterator(bench):
+    orig = _FakeModule.session_seq_iter
+    with bench.training_budget(_FakeModule, 1e-9) as state:
+        assert list(_FakeModule.session_seq_iter(5)) == []  # the deadline has passed
+    assert state == {"batches": 0, "stopped": True}
+    assert _FakeModule.session_seq_iter is orig
+    with bench.training_budget(_FakeModule, 3600.0) as state:
+        assert list(_FakeModule.session_seq_iter(5)) == [0, 1, 2, 3, 4]
+        assert list(_FakeModule.session_seq_iter(2)) == [0, 1]  # every epoch counts
+    assert state == {"batches": 7, "stopped": False}
+    with bench.training_budget(_FakeModule, None) as state:
+        assert _FakeModule.session_seq_iter is orig  # no budget: cornac untouched
+
+
+@pytest.mark.parametrize("value, expected", [("semid", -1.0), ("none", None), ("90", 90.0)])
+def test_parse_budget(bench, value, expected):
+    assert bench.parse_budget(value) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_parse_budget_refuses(bench, value):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match="--cornac-budget"):
+        bench.parse_budget(value)
