@@ -162,24 +162,38 @@ def test_examples(ds, max_examples: int | None = None, sample_seed: int = 0) -> 
 
 
 # ----------------------------------------------------------------------------- models
-def title_embeddings(ds, work: Path, threads: int) -> tuple[np.ndarray, float]:
-    """float32 (n_items, 384) MiniLM embeddings of the item texts (cached in ``work`` by content hash)."""
+def title_embeddings(ds, data: str | os.PathLike, work: Path) -> tuple[np.ndarray, float]:
+    """float32 (n_items, 384): MiniLM embeddings of the item texts, in ``ds`` item order, and the
+    seconds spent encoding (0 when cached).
+
+    The whole catalogue of ``data`` is encoded once and cached in ``work`` (keyed by a hash of its
+    texts), so that a ``--max-users`` cut reuses the rows of its items.
+    """
     import hashlib
 
+    from semid.data.files import read_items
+    from semid.data.schema import validate_items
     from semid.embed.sentence import encode_texts, load_sentence_model
-
-    key = hashlib.sha256("\n".join(ds.texts).encode()).hexdigest()[:12]
-    cache = work / f"titles-{ENCODER}-{key}.npy"
-    if cache.exists():
-        return np.load(cache), 0.0
-    t0 = time.perf_counter()
-    x = encode_texts(load_sentence_model(ENCODER, device="cpu"), ds.texts, batch_size=128, show_progress=True)
-    dt = time.perf_counter() - t0
-    work.mkdir(parents=True, exist_ok=True)
     from semid.io import save_npy
 
-    save_npy(cache, x)
-    return x, dt
+    items_path = Path(data) / "items.csv"
+    full = validate_items(read_items(items_path, "product"), str(items_path))
+    key = hashlib.sha256("\n".join(full["text"].tolist()).encode()).hexdigest()[:12]
+    cache = work / f"titles-{ENCODER}-{key}.npy"
+    dt = 0.0
+    if cache.exists():
+        x = np.load(cache)
+    else:
+        t0 = time.perf_counter()
+        x = encode_texts(load_sentence_model(ENCODER, device="cpu"), full["text"].tolist(), batch_size=128,
+                         show_progress=True)
+        dt = time.perf_counter() - t0
+        work.mkdir(parents=True, exist_ok=True)
+        save_npy(cache, x)
+    rows = pd.Index(full["item_id"]).get_indexer(ds.items["item_id"])
+    if (rows < 0).any() or full["text"].to_numpy()[rows].tolist() != ds.texts:
+        raise RuntimeError(f"the dataset's items differ from {items_path}'s")
+    return x[rows], dt
 
 
 def run_popularity(ds, ex: dict[str, Any], k: int) -> dict[str, Any]:
@@ -473,8 +487,6 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         raise SystemExit("cornac is missing: pip install 'semid[bench]' (or pip install cornac)") from None
     work = Path(args.work)
-    if args.max_users is not None:
-        work = work / f"users{args.max_users}"
     work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
     meta = {"command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
@@ -484,7 +496,9 @@ def main(argv: list[str] | None = None) -> None:
 
     ds = load_beauty(args.data, args.max_users)
     ex = test_examples(ds, args.max_test_users, args.seed)
-    x, meta["embed_s"] = title_embeddings(ds, work, args.threads)
+    x, meta["embed_s"] = title_embeddings(ds, args.data, work)
+    if args.max_users is not None:
+        work = work / f"users{args.max_users}"  # the cut's IDs and model apart from the full run's
     logger.info("data: %d items, %d test users; embeddings %s", ds.n_items, len(ex["targets"]), x.shape)
     runs: dict[str, dict[str, Any]] = {"popularity": run_popularity(ds, ex, args.k)}
     runs[SEMID] = run_semid(ds, x, ex, work, args)

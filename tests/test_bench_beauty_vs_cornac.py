@@ -168,3 +168,22 @@ def test_parse_budget_refuses(bench, value):
 
     with pytest.raises(argparse.ArgumentTypeError, match="--cornac-budget"):
         bench.parse_budget(value)
+
+
+def test_title_embeddings_of_a_cut_are_the_cached_rows_of_its_items(bench, beauty_dir, tmp_path):
+    import hashlib
+
+    from semid.data.files import read_items
+    from semid.data.schema import validate_items
+
+    full = validate_items(read_items(beauty_dir / "items.csv", "product"))
+    key = hashlib.sha256("\n".join(full["text"].tolist()).encode()).hexdigest()[:12]
+    cached = np.arange(len(full) * 3, dtype=np.float32).reshape(len(full), 3)  # row i: the i-th item of items.csv
+    work = tmp_path / "work"
+    work.mkdir()
+    np.save(work / f"titles-{bench.ENCODER}-{key}.npy", cached)
+    ds = bench.load_beauty(beauty_dir, max_users=2)
+    x, seconds = bench.title_embeddings(ds, beauty_dir, work)
+    assert seconds == 0.0  # nothing encoded
+    rows = [full["item_id"].tolist().index(i) for i in ds.items["item_id"]]
+    assert np.array_equal(x, cached[rows])
