@@ -55,6 +55,23 @@ def test_nan_or_inf_vector_is_rejected_with_row(tmp_path, bad):
         load_embeddings(tmp_path / "x.npy")
 
 
+def test_embeddings_and_quantizers_share_one_vector_validator():
+    from semid.embed.base import check_vectors
+    from semid.ids.base import validate_embeddings
+
+    big = np.full((3, 2), 1e39)  # float64 beyond float32's range: inf once cast
+    for check in (check_vectors, validate_embeddings):
+        with pytest.raises(EmbeddingError, match=r"3 row\(s\) hold NaN or inf \(first: row 0"):
+            check(big, "v")
+        with pytest.raises(TypeError, match="float32"):  # also an EmbeddingError
+            check(np.zeros((3, 2), np.int64), "v")
+        with pytest.raises(EmbeddingError, match="2-D"):
+            check(np.zeros(3, np.float32), "v")
+    assert validate_embeddings(np.zeros((0, 2), np.float64), min_items=0).dtype == np.float32
+    with pytest.raises(EmbeddingError, match="empty"):
+        check_vectors(np.zeros((0, 2), np.float32))
+
+
 @pytest.mark.parametrize("arr,msg", [(np.zeros(4, np.float32), "2-D"), (np.zeros((4, 3), np.int64), "float32"),
                                      (np.zeros((4, 3), np.float64), "float32")])
 def test_wrong_shape_or_dtype_is_rejected(tmp_path, arr, msg):

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ItemEmbeddings",
     "EmbeddingError",
+    "EmbeddingTypeError",
     "Embedder",
     "check_vectors",
     "load_embeddings",
@@ -46,28 +47,37 @@ class EmbeddingError(ValueError):
     """Vectors that cannot be used: NaN/inf values, wrong dtype or shape, mismatched items."""
 
 
-def check_vectors(x: Any, where: str = "embeddings") -> np.ndarray:
-    """Validate an embedding matrix and return it as float32 (n, d).
+class EmbeddingTypeError(EmbeddingError, TypeError):
+    """Vectors that are not a float array: an :class:`EmbeddingError` and a ``TypeError``."""
 
-    Raises :class:`EmbeddingError` when ``x`` is not 2-D, not a float array, empty, or holds
-    NaN/inf (the message names the first bad row).
+
+def check_vectors(x: Any, where: str = "embeddings", min_items: int = 1,
+                  fix: str = "the embedder diverged or the file is corrupt: recompute the embeddings") -> np.ndarray:
+    """Validate an embedding matrix and return it as C-contiguous float32 (n, d).
+
+    The one vector validator: embeddings use it directly, quantizers through
+    :func:`semid.ids.base.validate_embeddings`. Floating inputs of any precision are cast to
+    float32 (values beyond its range become inf and are caught). A non-array or a non-float
+    dtype raises :class:`EmbeddingTypeError`; a non-2-D shape, no columns, fewer than
+    ``min_items`` rows or NaN/inf rows (the message names the first, then says ``fix``) raise
+    :class:`EmbeddingError`.
     """
     if not isinstance(x, np.ndarray):
-        raise EmbeddingError(f"{where}: expected a numpy array, got {type(x).__name__}")
+        raise EmbeddingTypeError(f"{where}: expected a numpy array of float32 vectors, got {type(x).__name__}")
     if x.ndim != 2:
         raise EmbeddingError(f"{where}: expected a 2-D array (n_items, d), got shape {x.shape}")
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise EmbeddingError(f"{where}: empty array of shape {x.shape}")
     if not np.issubdtype(x.dtype, np.floating):
-        raise EmbeddingError(f"{where}: expected float32 values, got dtype {x.dtype}; convert with x.astype('float32')")
+        raise EmbeddingTypeError(f"{where}: expected float32 values, got dtype {x.dtype}; convert with x.astype('float32')")
+    if x.shape[1] == 0 or (x.shape[0] == 0 and min_items > 0):
+        raise EmbeddingError(f"{where}: empty array of shape {x.shape}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
     bad = ~np.isfinite(x)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
         raise EmbeddingError(
-            f"{where}: {len(rows)} row(s) hold NaN or inf (first rows {rows[:5].tolist()}); "
-            f"the embedder diverged or the file is corrupt: recompute the embeddings"
+            f"{where}: {len(rows)} row(s) hold NaN or inf (first: row {int(rows[0])}; rows {rows[:5].tolist()}); {fix}"
         )
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return x
 
 
 def as_item_ids(item_ids: Any) -> np.ndarray:

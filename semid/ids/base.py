@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 # the registry names its classes as strings and imports none of them: no import cycle
+from semid.embed.base import check_vectors
 from semid.ids.quantizers import QUANTIZERS
 from semid.io import atomic_dir, read_json, write_json
 
@@ -71,32 +72,17 @@ def validate_embeddings(
 ) -> np.ndarray:
     """Check ``X`` and return it as C-contiguous float32 ``(n, d)``.
 
-    Floating inputs of any precision are cast to float32; integers, booleans and objects
-    are rejected (TypeError), as are non-2-D shapes, NaN/inf, a wrong dimension and fewer
-    than ``min_items`` rows (ValueError).
+    :func:`semid.embed.base.check_vectors` checks the array (non-float dtypes raise a
+    TypeError; non-2-D shapes and NaN/inf a ValueError); this adds the quantizer's checks: a
+    wrong dimension and fewer than ``min_items`` rows (ValueError).
     """
-    if not isinstance(X, np.ndarray):
-        raise TypeError(f"{where}: expected a numpy array of float32 vectors, got {type(X).__name__}")
-    if not np.issubdtype(X.dtype, np.floating):
-        raise TypeError(
-            f"{where}: expected float32 vectors, got dtype {X.dtype}; convert with X.astype(np.float32)"
-        )
-    if X.ndim != 2:
-        raise ValueError(f"{where}: expected a 2-D array (n_items, dim), got shape {X.shape}")
+    X = check_vectors(X, where, min_items=0, fix="clean or drop them before quantizing")
     if dim is not None and X.shape[1] != dim:
         raise ValueError(f"{where}: the quantizer was fitted on dim {dim}, got vectors of dim {X.shape[1]}")
     if X.shape[0] < min_items:
         raise ValueError(
             f"{where}: {X.shape[0]} items but at least {min_items} are needed "
             "(a codebook cannot have more codes than there are items); use a smaller --codebook-size"
-        )
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    finite = np.isfinite(X)
-    if not finite.all():
-        bad = np.flatnonzero(~finite.all(axis=1))
-        raise ValueError(
-            f"{where}: {len(bad)} row(s) contain NaN or inf (first: row {int(bad[0])}); "
-            "clean or drop them before quantizing"
         )
     return X
 
