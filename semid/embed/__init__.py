@@ -6,6 +6,7 @@ Heavy libraries (torch, sentence-transformers) are imported inside the methods t
 from semid.embed.base import (
     Embedder,
     EmbeddingError,
+    EmbeddingTypeError,
     ItemEmbeddings,
     check_vectors,
     dataset_hash,
@@ -21,6 +22,7 @@ from semid.embed.sentence import ContentConfig, ContentEmbedder, load_sentence_m
 __all__ = [
     "ItemEmbeddings",
     "EmbeddingError",
+    "EmbeddingTypeError",
     "Embedder",
     "check_vectors",
     "dataset_hash",
