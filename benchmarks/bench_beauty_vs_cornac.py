@@ -390,7 +390,7 @@ def write_results(res: dict[str, Any], out_dir: Path) -> None:
                      + f" | {r['train_s']:.0f} | {r['infer_s']:.0f} | {r['train_s'] + r['infer_s']:.0f} |")
     for p in PUBLISHED:
         cells = " | ".join(f"{p[k]:.4f}" if k in p else "-" for k in METRICS)
-        tr = f"{p['train_s']} (GPU)" if "train_s" in p else "-"
+        tr = f"{p['train_s']} (their machine)" if "train_s" in p else "-"
         lines.append(f"| {p['model']}: published, not measured | {cells} | {tr} | - | - |")
     lines += ["", "Settings:", ""]
     lines += [f"- {name}: {r['settings']}" for name, r in res["models"].items()]
