@@ -187,3 +187,14 @@ def test_title_embeddings_of_a_cut_are_the_cached_rows_of_its_items(bench, beaut
     assert seconds == 0.0  # nothing encoded
     rows = [full["item_id"].tolist().index(i) for i in ds.items["item_id"]]
     assert np.array_equal(x, cached[rows])
+
+
+def test_parse_cornac_entries_with_budget_factors(bench):
+    assert bench.parse_cornac("tiger, tiger@4,sasrec@0.5,") == [("tiger", None), ("tiger", 4.0), ("sasrec", 0.5)]
+
+
+@pytest.mark.parametrize("value, match", [("bert4rec", "unknown model 'bert4rec'"), ("tiger@x", "number after '@'"),
+                                          ("tiger@0", "must be > 0")])
+def test_parse_cornac_refuses(bench, value, match):
+    with pytest.raises(ValueError, match=match):
+        bench.parse_cornac(value)
