@@ -234,6 +234,7 @@ def _damage_flip(p: Path) -> None:  # same size, other bytes: only the hash can 
     ("model", f"syn/{SLUG}", f"syn/model/{SLUG}", "model/decoder.pt", _damage_truncate),
     ("eval", f"syn/{SLUG}", f"syn/eval/{SLUG}", "hits.parquet", _damage_flip),
     ("query-states", "syn/all-MiniLM-L6-v2-64", "syn/query-states/all-MiniLM-L6-v2-64", "states.npy", _damage_truncate),
+    ("item-states", "syn/all-MiniLM-L6-v2-64", "syn/item-states/all-MiniLM-L6-v2-64", "offsets.npy", _damage_flip),
     ("dense", "syn/rec", "syn/eval/dense-rec", "metrics.json", _damage_delete),
     ("baseline", "syn/popularity", "syn/eval/popularity", "hits.parquet", _damage_truncate),
     ("baseline", "syn/random-s0", "syn/eval/random-ids__s0", "metrics.json", _damage_flip),
