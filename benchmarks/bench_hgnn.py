@@ -220,7 +220,7 @@ def markdown(rows: list[dict], cmd: str, meta: dict) -> str:
         "|---|---|---|" + "---|" * len(cols) + "---|---|",
     ]
     for r in rows:
-        cells = [f"{r[c][0]:.3f} ({r[c][2]:.0f})" for c in cols]
+        cells = [f"{r[c][0]:.4f} ({r[c][2]:.0f})" for c in cols]
         lines.append(f"| {r['dataset']} | {r['method']} | {r['history']} | " + " | ".join(cells) + f" | {r['seconds']} | {r.get('cpu_seconds', '')} |")
     return "\n".join(lines) + "\n"
 
