@@ -13,7 +13,8 @@ Methods:
   ``hgnn, no logQ``: the same without the log-frequency correction of the in-batch softmax;
 - ``hgnn+text``: 2T-HGNN whose item nodes also read the offline MiniLM embedding of the item
   text; ``hgnn+text, no logQ``: the same without the log-frequency correction of the in-batch
-  softmax (which, left out, biases the scores towards rare items).
+  softmax (which, left out, biases the scores towards rare items); ``hgnn+text, logQ w``: a share
+  w of the correction (``logq_weight``).
 On Beauty, whose only metadata is the title, the 2T-HGNN graph has co-interaction and
 title-word (``term``) links, and ``+text`` reads the MiniLM vector of the title.
 2T-HGNN user vectors come from the training history only, as ENMF's do; the ``(train+valid)``
@@ -49,7 +50,8 @@ NOTES = "## Notes"
 CACHED_ONLY = False
 # the 2T-HGNN variants per dataset (Beauty's graph has co-interaction and title-word links)
 PLAN = {"ml-latest-small": ["hgnn", "hgnn+text", "hgnn+text, no logQ"],
-        "amazon-beauty": ["hgnn", "hgnn, no logQ", "hgnn+text", "hgnn+text, no logQ"]}
+        "amazon-beauty": ["hgnn", "hgnn, no logQ", "hgnn+text", "hgnn+text, no logQ", "hgnn+text, logQ 0.5",
+                          "hgnn+text, logQ 0.75"]}
 HGNN_BUDGET = {"epochs": 2, "max_examples_per_epoch": 40000}
 # per-dataset overrides (none: 2T-HGNN at HGNN_BUDGET, ENMF at its defaults). Beauty, to fit a few
 # CPU minutes per method on a shared 2-core machine: 2T-HGNN 1 epoch of 40,000 examples with fewer
@@ -167,7 +169,9 @@ def run_dataset(name: str, data: Path, seed: int, work: Path, only: list[str] | 
             build_embeddings(ds, "content", {"model": "all-MiniLM-L6-v2"}, seed=seed, show_progress=False).save(content)
         text = {"text_model": str(content)}
     variants = {"hgnn": links, "hgnn, no logQ": {**links, "logq_correction": False},
-                "hgnn+text": {**links, **text}, "hgnn+text, no logQ": {**links, **text, "logq_correction": False}}
+                "hgnn+text": {**links, **text}, "hgnn+text, no logQ": {**links, **text, "logq_correction": False},
+                "hgnn+text, logQ 0.5": {**links, **text, "logq_weight": 0.5},
+                "hgnn+text, logQ 0.75": {**links, **text, "logq_weight": 0.75}}
     variants = {label: variants[label] for label in plan if not only or label in only}
 
     def hgnn(label: str, opts: dict) -> list[dict]:

@@ -249,6 +249,7 @@ def test_hgnn_same_seed_same_vectors():
     ({"batch_size": 1}, "batch_size"),
     ({"user_history": "all"}, "user_history"),
     ({"layers": 0}, "layers"),
+    ({"logq_weight": 1.5}, "logq_weight"),
 ])
 def test_bad_options_name_the_value(opts, words):
     with pytest.raises((ValueError, TypeError), match=words):
@@ -280,6 +281,20 @@ def test_cli_trains_hgnn(tmp_path):
     emb = load_embeddings(tmp_path / "e")
     assert emb.vectors.shape == (40, 8)
     assert emb.meta["config"]["fanouts"]["co"] == 3 and emb.meta["config"]["fanouts"]["genre"] == 5  # others kept
+
+
+def test_logq_weight_scales_the_correction_between_none_and_full():
+    from conftest import build_tiny_dataset
+
+    ds = build_tiny_dataset()
+    cfg = {"epochs": 1, "dim": 8, "batch_size": 16}
+
+    def vecs(**o):
+        return build_embeddings(ds, "hgnn", {**cfg, **o}, seed=1, show_progress=False).vectors
+
+    off, zero, half, full = vecs(logq_correction=False), vecs(logq_weight=0.0), vecs(logq_weight=0.5), vecs()
+    np.testing.assert_allclose(zero, off, atol=1e-6)  # weight 0 is no correction
+    assert not np.allclose(half, off, atol=1e-4) and not np.allclose(half, full, atol=1e-4)
 
 
 def test_text_features_from_an_embeddings_dir_and_a_mismatched_one(tmp_path):

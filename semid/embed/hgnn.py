@@ -66,6 +66,9 @@ class HGNNConfig:
     pooling: str = field(default="mean", metadata={"help": f"user tower pooling: {' | '.join(POOLINGS)}"})
     temperature: float = field(default=0.05, metadata={"help": "softmax temperature on cosine scores"})
     logq_correction: bool = field(default=True, metadata={"help": "subtract log target frequency from in-batch logits"})
+    logq_weight: float = field(default=1.0, metadata={
+        "help": "share of the logQ correction, in [0, 1]: 1 the full correction; less trades head items for "
+                "sparse ones (benchmarks/results/hgnn.md)"})
     dropout: float = field(default=0.1, metadata={"help": "dropout after each convolution"})
     co_window: int = field(default=5, metadata={"help": "co link: items within this many positions of a history"})
     co_max_neighbors: int = field(default=50, metadata={"help": "co link: most frequent co-items kept per item"})
@@ -96,6 +99,8 @@ class HGNNConfig:
             raise ValueError(f"hgnn batch_size must be >= 2 for in-batch negatives, got {self.batch_size}")
         if not self.lr > 0 or not self.temperature > 0:
             raise ValueError(f"hgnn lr and temperature must be > 0, got {self.lr}, {self.temperature}")
+        if not 0 <= self.logq_weight <= 1:
+            raise ValueError(f"hgnn logq_weight must be in [0, 1], got {self.logq_weight}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"hgnn dropout must be in [0, 1), got {self.dropout}")
         if not 0 < self.term_max_df <= 1:
@@ -245,7 +250,8 @@ class HGNNEmbedder(Embedder):
         if len(T) < 2:
             raise ValueError("hgnn needs at least 2 next-item examples (users with 2+ training interactions)")
         freq = np.bincount(T, minlength=dataset.n_items).astype(np.float64)
-        logq = torch.as_tensor(np.log(np.maximum(freq, 1) / freq.sum()), dtype=torch.float32, device=device)
+        logq = torch.as_tensor(cfg.logq_weight * np.log(np.maximum(freq, 1) / freq.sum()), dtype=torch.float32,
+                               device=device)
         n_ex = len(T) if cfg.max_examples_per_epoch is None else min(len(T), cfg.max_examples_per_epoch)
         steps = max(1, n_ex // cfg.batch_size)
         losses: list[float] = []
