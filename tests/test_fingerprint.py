@@ -101,3 +101,25 @@ def test_old_model_without_data_fingerprint_loads_and_warns_once(two_worlds, tmp
             evaluate_generative(old, a, k=5, max_examples=4, show_progress=False)
     warned = [r for r in caplog.records if "no data fingerprint" in r.getMessage()]
     assert len(warned) == 1
+
+
+def test_semid_ids_build_records_the_dataset_of_its_embeddings(two_worlds, tmp_path):
+    """`semid ids build` on an embeddings directory writes its dataset's fingerprint into the IDs, so
+    training on other data with the same item count is refused (IDs from a plain .npy record none)."""
+    from semid.cli import main
+    from semid.embed.base import ItemEmbeddings, dataset_hash
+
+    a, b, _, _, _ = two_worlds
+    x = np.random.default_rng(0).normal(size=(a.n_items, 8)).astype(np.float32)
+    emb = ItemEmbeddings(x, {"method": "toy", "data_hash": dataset_hash(a)}, None, a.items["item_id"].to_numpy())
+    emb.save(tmp_path / "emb")
+    np.save(tmp_path / "plain.npy", x)
+    for src, out in ((tmp_path / "emb", "ids"), (tmp_path / "plain.npy", "ids-plain")):
+        assert main(["ids", "build", "--embeddings", str(src), "--levels", "2", "--codebook-size", "4",
+                     "--out", str(tmp_path / out), "--no-progress"]) == 0
+    ids = SemanticIDs.load(tmp_path / "ids")
+    assert ids.config["data_fingerprint"] == data_fingerprint(a)
+    check_ids_data(ids, a)
+    with pytest.raises(ValueError, match="built for another dataset"):
+        check_ids_data(ids, b)
+    assert "data_fingerprint" not in SemanticIDs.load(tmp_path / "ids-plain").config

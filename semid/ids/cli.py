@@ -27,6 +27,20 @@ def load_vectors(path: str | Path) -> Any:
     return load_embeddings(path).vectors
 
 
+def data_hash_of(paths: list[str]) -> str | None:
+    """The dataset fingerprint the embeddings directories were built from (their ``data_hash``), when
+    every input is one and they agree; None for plain ``.npy`` files (no dataset recorded)."""
+    import json
+
+    hashes = set()
+    for p in paths:
+        meta = Path(p) / "meta.json"
+        if not meta.is_file():
+            return None
+        hashes.add(json.loads(meta.read_text()).get("data_hash"))
+    return hashes.pop() if len(hashes) == 1 and None not in hashes else None
+
+
 def _parse_opts(items: list[str]) -> dict[str, Any]:
     from semid.config import parse_value
 
@@ -71,6 +85,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
         **_parse_opts(args.opt or []),
     )
     built.ids.config["embeddings"] = {k: str(v) for k, v in sources.items()}
+    fingerprint = data_hash_of(list(sources.values()))
+    if fingerprint:  # as `semid run` does: a model trained on these IDs refuses other data
+        built.ids.config["data_fingerprint"] = fingerprint
     out = built.save(args.out)
     print(format_diagnostics(built.ids.diagnostics))
     print(f"\nwrote {out}/ (codes.npy, config.json, diagnostics.json, quantizer/)")
