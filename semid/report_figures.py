@@ -69,7 +69,9 @@ def _tradeoff(ax, groups: dict[tuple, list[dict]], dense: dict[tuple, dict], bas
     for key, recs in groups.items():
         handles.append(_mark(ax, arr(recs, "search_recall@30"), arr(recs, "rec_recall@30"), _name(key, len(datasets)),
                              marker=MARKERS[quants.index(key[2]) % len(MARKERS)], markersize=7,
-                             color=cmap(rows.index(key[1]) % cmap.N)))
+                             color=cmap(rows.index(key[1]) % cmap.N),
+                             # without the collision suffix: hollow, so that none / suffix pairs differ
+                             markerfacecolor="none" if key[3] == "none" else None))
     measured = [(k, m) for k, m in dense.items()
                 if m.get("search_recall@30") is not None and m.get("rec_recall@30") is not None]
     for i, ((ds, emb), m) in enumerate(measured):
