@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,33 +38,30 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+# the column specs, the validators and the id/timestamp normalisers live in their own modules;
+# they are re-exported here, where callers have always imported them from
+from semid.data.columns import (
+    INTERACTION_COLUMNS,
+    ITEM_COLUMNS,
+    ORIGINAL_USER_ID,
+    QUERY_COLUMNS,
+    QUERY_SPLITS,
+    REC_SPLITS,
+    SCHEMA_VERSION,
+    SchemaError,
+    _short,
+)
+from semid.data.normalize import _is_int_ids, normalize_ids, normalize_timestamps
+from semid.data.validate import (
+    dense_user_ids,
+    drop_duplicate_interactions,
+    validate_interactions,
+    validate_items,
+    validate_queries,
+)
 from semid.io import atomic_dir, read_json, write_json
 
 logger = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
-
-ITEM_COLUMNS: dict[str, str] = {
-    "item_id": "id",
-    "title": "str",
-    "year": "int?",
-    "genres": "str",
-    "tags": "str",
-    "description": "str",
-    "text": "str",
-}
-INTERACTION_COLUMNS: dict[str, str] = {
-    "user_id": "id",
-    "item_id": "id",
-    "timestamp": "time",
-    "rating": "float",
-}
-QUERY_COLUMNS: dict[str, str] = {"item_id": "id", "text": "str", "split": "str"}
-REC_SPLITS = ("train", "valid", "test")
-QUERY_SPLITS = ("train", "test")
-# interactions.parquet keeps the source's user ids here when they were not integers (user_id is
-# then a dense int64 index, 0..n_users-1 in the sorted order of these ids).
-ORIGINAL_USER_ID = "original_user_id"
 
 __all__ = [
     "Dataset",
@@ -83,359 +78,10 @@ __all__ = [
     "INTERACTION_COLUMNS",
     "QUERY_COLUMNS",
     "ORIGINAL_USER_ID",
+    "REC_SPLITS",
+    "QUERY_SPLITS",
+    "SCHEMA_VERSION",
 ]
-
-
-class SchemaError(ValueError):
-    """A data file does not follow the semid schema. The message names the file, the
-    column or row, and the fix."""
-
-
-def _where(source: str | None) -> str:
-    return f"{source}: " if source else ""
-
-
-def _short(values: Iterable[Any], n: int = 5) -> str:
-    """A few values for a message: ['B00A', 'B00B', ...]."""
-    vals = list(values)
-    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in vals[:n])
-    return f"[{shown}{', ...' if len(vals) > n else ''}]"
-
-
-# Canonical decimal integers that fit int64 ("42", "-7"; not "042", "4.0" or "1e3").
-_CANONICAL_INT = re.compile(r"-?(?:0|[1-9]\d{0,17})")
-
-
-def _is_missing(v: Any) -> bool:
-    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float | np.floating) and np.isnan(v))
-
-
-def normalize_ids(s: pd.Series, col: str, source: str | None = None) -> pd.Series:
-    """Item or user ids as given by a source: int64 when every id is an integer, else str.
-
-    Integer columns stay integers; floats are accepted when they are whole numbers (ids that
-    went through a float column, e.g. Parquet with gaps); strings are kept as they are
-    (surrounding spaces stripped), except that a column of canonical decimal integers
-    ("42", not "042") becomes int64, so a CSV and a Parquet copy of one table agree.
-    Raises :class:`SchemaError` for empty values, booleans and non-integral numbers.
-    """
-    def bad(row: int, v: Any, why: str) -> SchemaError:
-        return SchemaError(f"{_where(source)}column '{col}' {why} at row {row} ({v!r}); ids must be integers "
-                           f"or strings, one per row: fill or drop that row.")
-
-    if len(s) == 0:
-        return s.astype("int64")
-    if pd.api.types.is_bool_dtype(s):
-        raise bad(0, s.iloc[0], "holds booleans")
-    na = s.isna().to_numpy()
-    if na.any():
-        row = int(np.flatnonzero(na)[0])
-        raise bad(row, s.iloc[row], "has an empty value")
-    if pd.api.types.is_integer_dtype(s):
-        return s.astype("int64")
-    if pd.api.types.is_float_dtype(s):
-        v = s.to_numpy(dtype=float)
-        off = (np.mod(v, 1) != 0) | (np.abs(v) > 2**62)
-        if off.any():
-            row = int(np.flatnonzero(off)[0])
-            raise bad(row, float(v[row]), "holds a number that is not a whole number")
-        return s.astype("int64")
-    if pd.api.types.is_datetime64_any_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
-        raise bad(0, s.iloc[0], f"has dtype {s.dtype}")
-    out: list[str] = []
-    for i, v in enumerate(s.tolist()):
-        if isinstance(v, bool | np.bool_):
-            raise bad(i, v, "holds a boolean")
-        if isinstance(v, int | np.integer):
-            out.append(str(int(v)))
-        elif isinstance(v, float | np.floating):
-            if not float(v).is_integer() or abs(v) > 2**62:
-                raise bad(i, v, "holds a number that is not a whole number")
-            out.append(str(int(v)))
-        elif isinstance(v, str):
-            t = v.strip()
-            if not t:
-                raise bad(i, v, "has an empty value")
-            out.append(t)
-        else:
-            raise bad(i, v, f"holds a {type(v).__name__}")
-    if all(_CANONICAL_INT.fullmatch(x) for x in out):
-        return pd.Series(np.array([int(x) for x in out], dtype=np.int64), index=s.index, name=s.name)
-    return pd.Series(out, index=s.index, name=s.name, dtype=object)
-
-
-def _is_int_ids(s: pd.Series) -> bool:
-    return pd.api.types.is_integer_dtype(s)
-
-
-def _align_ids(s: pd.Series, known: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """``s`` in the id type of ``known`` (int64 or str) and a bool mask of the ids not in ``known``."""
-    if _is_int_ids(s) == _is_int_ids(known):
-        return s, ~s.isin(pd.Index(known)).to_numpy()
-    s_str = s.astype(str).astype(object)
-    unknown = ~s_str.isin(pd.Index(known.astype(str))).to_numpy()
-    if _is_int_ids(known) and not unknown.any():
-        return s_str.astype("int64"), unknown
-    return (s_str if not _is_int_ids(known) else s), unknown
-
-
-def normalize_timestamps(s: pd.Series, col: str = "timestamp", source: str | None = None
-                         ) -> tuple[pd.Series, np.ndarray | None]:
-    """Timestamps -> int64 seconds, and (when rounding lost sub-second order) a float key that orders them exactly.
-
-    Accepted: integers (any unit, kept as they are: they only order each user's history),
-    whole or fractional numbers (floored), datetimes (naive ones read as UTC) and ISO 8601
-    strings ("2014-01-31", "2014-01-31T12:00:00Z", "2014-01-31 12:00:00+02:00"). Strings
-    of canonical integers count as integers. Raises :class:`SchemaError` naming the first
-    value that is none of these.
-    """
-    hint = ("timestamps must be integers (e.g. Unix seconds) or ISO 8601 dates such as 2014-01-31 "
-            "or 2014-01-31T12:00:00Z")
-
-    def bad(row: int, v: Any, why: str = "holds") -> SchemaError:
-        return SchemaError(f"{_where(source)}column '{col}' {why} {v!r} at row {row}; {hint}.")
-
-    if len(s) == 0:
-        return s.astype("int64"), None
-    na = s.isna().to_numpy()
-    if na.any():
-        row = int(np.flatnonzero(na)[0])
-        raise bad(row, s.iloc[row], "has an empty value")
-    if pd.api.types.is_bool_dtype(s):
-        raise bad(0, s.iloc[0])
-    if pd.api.types.is_integer_dtype(s):
-        return s.astype("int64"), None
-    if pd.api.types.is_float_dtype(s):
-        v = s.to_numpy(dtype=float)
-        off = ~np.isfinite(v) | (np.abs(v) > 2**62)
-        if off.any():
-            row = int(np.flatnonzero(off)[0])
-            raise bad(row, float(v[row]))
-        floor = np.floor(v)
-        return pd.Series(floor.astype(np.int64), index=s.index, name=s.name), (v if (floor != v).any() else None)
-    if not pd.api.types.is_datetime64_any_dtype(s):
-        values = s.tolist()
-        if all(isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) for v in values):
-            return pd.Series(np.array(values, dtype=np.int64), index=s.index, name=s.name), None
-        numeric = [isinstance(v, int | np.integer | float | np.floating) and not isinstance(v, bool | np.bool_)
-                   or (isinstance(v, str) and _CANONICAL_INT.fullmatch(v.strip()) is not None) for v in values]
-        if all(numeric) and all(isinstance(v, str) for v in values):
-            return pd.Series(np.array([int(v) for v in values], dtype=np.int64), index=s.index, name=s.name), None
-        if any(numeric):  # "141" beside "2014-01-31": a year? seconds? refuse to guess
-            i, j = numeric.index(True), numeric.index(False)
-            raise SchemaError(f"{_where(source)}column '{col}' mixes numbers (row {i}: {values[i]!r}) with other "
-                              f"values (row {j}: {values[j]!r}); use one kind in the whole column: {hint}.")
-        for i, v in enumerate(values):
-            if not isinstance(v, str | pd.Timestamp | np.datetime64) and not hasattr(v, "isoformat"):
-                raise bad(i, v)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            dt = pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce")
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise SchemaError(f"{_where(source)}column '{col}' cannot be read as dates ({str(exc).splitlines()[0]}); "
-                          f"{hint}.") from None
-    nat = dt.isna().to_numpy()
-    if nat.any():
-        row = int(np.flatnonzero(nat)[0])
-        raise bad(row, s.iloc[row])
-    us = dt.dt.tz_convert(None).astype("datetime64[us]").astype("int64").to_numpy()  # microseconds since 1970
-    secs = np.floor_divide(us, 1_000_000)
-    exact = us.astype(np.float64) / 1e6 if (us % 1_000_000 != 0).any() else None
-    return pd.Series(secs, index=s.index, name=s.name), exact
-
-
-def _check_columns(df: pd.DataFrame, spec: dict[str, str], source: str | None, optional: Iterable[str] = ()) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise SchemaError(f"{_where(source)}expected a table (pandas DataFrame), got {type(df).__name__}.")
-    missing = [c for c in spec if c not in df.columns and c not in optional]
-    if missing:
-        raise SchemaError(
-            f"{_where(source)}missing column(s) {missing}; found {[str(c) for c in df.columns]}. "
-            f"The file needs the columns {list(spec)}."
-        )
-    dup = sorted({str(c) for c in df.columns if list(df.columns).count(c) > 1})
-    if dup:
-        raise SchemaError(f"{_where(source)}column(s) {dup} appear more than once; keep one of each.")
-    for col, kind in spec.items():
-        if col not in df.columns:
-            continue
-        s = df[col]
-        if kind == "int?":
-            if pd.api.types.is_bool_dtype(s) or not (pd.api.types.is_integer_dtype(s) or (
-                    pd.api.types.is_float_dtype(s) and np.all(np.isnan(s.to_numpy(dtype=float)) |
-                                                              (np.mod(s.to_numpy(dtype=float), 1) == 0)))):
-                if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
-                    bad = _first_non_int(s)
-                    raise SchemaError(
-                        f"{_where(source)}column '{col}' must hold integers, but row {bad[0]} holds {bad[1]!r}; "
-                        f"fix or empty that value.")
-        elif kind == "float":
-            if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
-                raise SchemaError(f"{_where(source)}column '{col}' must be numeric, got dtype {s.dtype}; "
-                                  f"fix the values or drop the column.")
-
-
-def _first_non_int(s: pd.Series) -> tuple[int, Any]:
-    for i, v in enumerate(s.tolist()):
-        try:
-            if v is None or (isinstance(v, float) and np.isnan(v)) or int(v) != v:
-                return i, v
-        except (TypeError, ValueError, OverflowError):
-            return i, v
-    return 0, s.iloc[0] if len(s) else None
-
-
-def _text_column(s: pd.Series) -> pd.Series:
-    """Any column as text: missing values become ""."""
-    return pd.Series(["" if _is_missing(v) else str(v) for v in s.tolist()], index=s.index, dtype=object)
-
-
-def _year_column(s: pd.Series) -> pd.Series:
-    y = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_bool_dtype(s) else pd.Series(np.nan, index=s.index)
-    y = y.where((y % 1 == 0) & (y.abs() < 10_000))
-    return y.astype("Int64")
-
-
-def validate_items(items: pd.DataFrame, source: str | None = "items") -> pd.DataFrame:
-    """Check the item table and return it with normalised dtypes.
-
-    ``item_id`` may hold integers or strings (see :func:`normalize_ids`); it keeps the
-    source's own ids. Raises :class:`SchemaError` for an empty table, missing columns, wrong
-    dtypes, duplicate item ids or items without text.
-    """
-    _check_columns(items, ITEM_COLUMNS, source, optional=("year", "genres", "tags", "description"))
-    if len(items) == 0:
-        raise SchemaError(f"{_where(source)}no items: the table has no rows; it needs one row per item.")
-    items = items.copy()
-    for col in ("genres", "tags", "description"):
-        if col not in items.columns:
-            items[col] = ""
-    if "year" not in items.columns:
-        items["year"] = pd.array([pd.NA] * len(items), dtype="Int64")
-    items["item_id"] = normalize_ids(items["item_id"], "item_id", source)
-    dup = items["item_id"].duplicated(keep=False)
-    if dup.any():
-        ids = items.loc[dup, "item_id"].unique()
-        rows = np.flatnonzero(dup.to_numpy())[:5].tolist()
-        raise SchemaError(f"{_where(source)}{len(ids)} item_id(s) appear more than once, e.g. {_short(ids)} at rows "
-                          f"{rows}; each item must appear exactly once: merge or drop the duplicates.")
-    for col in ("title", "genres", "tags", "description", "text"):
-        items[col] = _text_column(items[col])
-    empty = items["text"].str.strip() == ""
-    if empty.any():
-        rows = np.flatnonzero(empty.to_numpy())[:5].tolist()
-        ids = items.loc[empty, "item_id"].tolist()
-        raise SchemaError(
-            f"{_where(source)}{int(empty.sum())} item(s) have no text (item_id {_short(ids)}, rows {rows}); "
-            f"every item needs metadata text for the embedders: fill 'text' (e.g. title + genres) or drop them."
-        )
-    items["year"] = _year_column(items["year"])
-    return items.reset_index(drop=True)
-
-
-def validate_interactions(interactions: pd.DataFrame, item_ids: Iterable[Any] | None = None,
-                          source: str | None = "interactions") -> pd.DataFrame:
-    """Check the interaction table and normalise it; with ``item_ids``, also check that every item is known.
-
-    ``user_id`` and ``item_id`` may be integers or strings (with ``item_ids`` the item ids
-    take the items' id type); ``timestamp`` becomes int64 seconds (see
-    :func:`normalize_timestamps`; when whole seconds tie, rows are ordered by the exact time).
-    """
-    _check_columns(interactions, INTERACTION_COLUMNS, source, optional=("rating",))
-    if len(interactions) == 0:
-        raise SchemaError(f"{_where(source)}no interactions: the table has no rows; it needs one row per "
-                          f"(user_id, item_id, timestamp) event.")
-    df = interactions.copy()
-    if "rating" not in df.columns:
-        df["rating"] = 1.0
-    df["user_id"] = normalize_ids(df["user_id"], "user_id", source)
-    df["item_id"] = normalize_ids(df["item_id"], "item_id", source)
-    df["timestamp"], exact = normalize_timestamps(df["timestamp"], "timestamp", source)
-    df["rating"] = df["rating"].astype("float32")
-    if item_ids is not None:
-        known = item_ids if isinstance(item_ids, pd.Series) else pd.Series(list(item_ids))
-        df["item_id"], unknown = _align_ids(df["item_id"], known)
-        if unknown.any():
-            row = int(np.flatnonzero(unknown)[0])
-            missing = pd.unique(df["item_id"].to_numpy()[unknown])
-            raise SchemaError(
-                f"{_where(source)}{int(unknown.sum())} interaction(s) point at {len(missing)} unknown item(s) "
-                f"{_short(missing)}, the first at row {row}; every item_id must appear in the items table. "
-                f"Add the missing items or drop those interactions."
-            )
-    if exact is not None:  # whole seconds tie: keep the exact order of the source's times
-        order = np.argsort(exact, kind="stable")
-        df = df.iloc[order]
-    if "split" in df.columns:
-        bad = ~df["split"].isin(REC_SPLITS)
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise SchemaError(f"{_where(source)}column 'split' holds {df['split'].iloc[row]!r} at row {row}; allowed: {list(REC_SPLITS)}.")
-        has_train = set(df.loc[df["split"] == "train", "user_id"].unique())
-        evaluated = set(df.loc[df["split"] != "train", "user_id"].unique())
-        orphans = sorted(evaluated - has_train, key=str)
-        if orphans:
-            raise SchemaError(
-                f"{_where(source)}{len(orphans)} user(s) have valid/test interactions but no training history "
-                f"(user_id {orphans[:5]}); drop them or raise the minimum history length."
-            )
-    return df.reset_index(drop=True)
-
-
-def drop_duplicate_interactions(interactions: pd.DataFrame, source: str | None = "interactions"
-                                ) -> tuple[pd.DataFrame, int]:
-    """Policy for exact duplicate rows (same user, item, timestamp and rating): keep the first, drop the rest.
-
-    Returns the table and the number of rows dropped (logged as a warning). Repeated
-    interactions at *different* times are kept: they are real repeat consumption.
-    """
-    cols = [c for c in ("user_id", "item_id", "timestamp", "rating") if c in interactions.columns]
-    dup = interactions.duplicated(subset=cols, keep="first").to_numpy()
-    n = int(dup.sum())
-    if n:
-        logger.warning("%sdropped %d exact duplicate interaction row(s) (same %s)", _where(source), n, ", ".join(cols))
-        interactions = interactions[~dup].reset_index(drop=True)
-    return interactions, n
-
-
-def dense_user_ids(interactions: pd.DataFrame) -> pd.DataFrame:
-    """Integer user ids stay; string ids become dense int64 indices (sorted order of the ids), the
-    source's ids kept in the ``original_user_id`` column."""
-    if _is_int_ids(interactions["user_id"]):
-        return interactions
-    df = interactions.copy()
-    codes, uniques = pd.factorize(df["user_id"].astype(str), sort=True)
-    df[ORIGINAL_USER_ID] = df["user_id"].astype(str).astype(object)
-    df["user_id"] = codes.astype(np.int64)
-    logger.info("mapped %d string user ids to dense integers (kept in column %r)", len(uniques), ORIGINAL_USER_ID)
-    return df
-
-
-def validate_queries(queries: pd.DataFrame, item_ids: Iterable[Any] | None = None,
-                     source: str | None = "queries") -> pd.DataFrame:
-    _check_columns(queries, QUERY_COLUMNS, source)
-    df = queries.copy()
-    df["item_id"] = normalize_ids(df["item_id"], "item_id", source)
-    df["text"] = _text_column(df["text"])
-    df["split"] = _text_column(df["split"])
-    bad = ~df["split"].isin(QUERY_SPLITS)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SchemaError(f"{_where(source)}column 'split' holds {df['split'].iloc[row]!r} at row {row}; allowed: {list(QUERY_SPLITS)}.")
-    empty = df["text"].str.strip() == ""
-    if empty.any():
-        row = int(np.flatnonzero(empty.to_numpy())[0])
-        raise SchemaError(f"{_where(source)}query at row {row} is empty; remove empty queries.")
-    if item_ids is not None and len(df):
-        known = item_ids if isinstance(item_ids, pd.Series) else pd.Series(list(item_ids))
-        df["item_id"], unknown = _align_ids(df["item_id"], known)
-        if unknown.any():
-            row = int(np.flatnonzero(unknown)[0])
-            missing = pd.unique(df["item_id"].to_numpy()[unknown])
-            raise SchemaError(f"{_where(source)}{int(unknown.sum())} query(ies) point at {len(missing)} unknown item(s) "
-                              f"{_short(missing)}, the first at row {row}; drop them or add the items.")
-    return df.reset_index(drop=True)
 
 
 class RecExample(NamedTuple):
