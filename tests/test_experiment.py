@@ -361,24 +361,27 @@ def test_records_written_by_concurrent_processes_all_reach_results_json(tmp_path
 
 
 def test_records_of_a_run_made_before_record_files_are_kept(tmp_path):
-    from semid.experiment.runner import _Runner
+    from semid.experiment.pipeline import Pipeline
+    from semid.experiment.records import ResultRecord
     from semid.io import write_json
 
     old = {"kind": "generative", "dataset": "s", "row": "x", "quantizer": "rq-kmeans", "collisions": "suffix",
            "seed": 7, "search_recall@30": 0.5}
     write_json(tmp_path / "results.json", {"name": "experiment", "records": [old]})
-    r = _Runner(_cfg(seeds=[0]), tmp_path, show_progress=False)
-    r.record({**{k: old[k] for k in ("kind", "dataset", "row", "quantizer", "collisions")}, "seed": 0},
-             {"search_recall@30": 0.25})
+    r = Pipeline(_cfg(seeds=[0]), tmp_path, show_progress=False)
+    r.record(ResultRecord.from_parts({**{k: old[k] for k in ("kind", "dataset", "row", "quantizer", "collisions")},
+                                      "seed": 0}, {"search_recall@30": 0.25}))
     records = json.loads((tmp_path / "results.json").read_text())["records"]
     assert [(x["seed"], x["search_recall@30"]) for x in records] == [(0, 0.25), (7, 0.5)]
+    assert records[1] == old  # the older record is kept as it was written (no key added)
 
 
 def _write_records(run_dir: str, seed: int) -> None:
-    from semid.experiment.runner import _Runner
+    from semid.experiment.pipeline import Pipeline
+    from semid.experiment.records import ResultRecord
 
     cfg = _cfg(seeds=[seed])
-    r = _Runner(cfg, Path(run_dir), show_progress=False)
+    r = Pipeline(cfg, Path(run_dir), show_progress=False)
     for i in range(5):
-        r.record({"kind": "generative", "dataset": "s", "row": f"r{i}", "quantizer": "rq-kmeans",
-                  "collisions": "suffix", "seed": seed}, {"search_recall@30": 0.1 * i})
+        r.record(ResultRecord.from_parts({"kind": "generative", "dataset": "s", "row": f"r{i}", "quantizer": "rq-kmeans",
+                                          "collisions": "suffix", "seed": seed}, {"search_recall@30": 0.1 * i}))
