@@ -159,14 +159,18 @@ def test_prefix_share_layout_and_shared_first_code(XS, XR):
 
 
 def test_build_bad_inputs(XS, XR):
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(ValueError, match=r"'joint'; valid schemes: \['prefix-share', 'separate', 'shared'\]"):
         build_ids(XS, scheme="joint")
     with pytest.raises(ValueError, match="'search' and 'rec'"):
         build_ids(XS, scheme="separate")
     with pytest.raises(ValueError, match="same items"):
         build_ids({"search": XS, "rec": XR[:100]}, scheme="separate", codebook_size=8)
-    with pytest.raises(ValueError, match="collisions"):
+    with pytest.raises(ValueError, match=r"collision mode 'dedup'; valid modes: \['none', 'suffix'\]"):
         build_ids(XS, codebook_size=8, collisions="dedup")
+    with pytest.raises(ValueError, match=r"bucket_order='size' is not valid; choose one of \['auto', 'popularity'"):
+        build_ids(XS, codebook_size=8, bucket_order="size")
+    with pytest.raises(ValueError, match="'prefix-share' needs levels >= 2, got 1"):
+        build_ids({"search": XS, "rec": XR}, scheme="prefix-share", levels=1, codebook_size=8)
     with pytest.raises(ValueError, match="needs popularity"):
         build_ids(XS, codebook_size=8, bucket_order="popularity")
     with pytest.raises(ValueError, match="has no presets"):

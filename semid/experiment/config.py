@@ -45,6 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from semid.config import apply_overrides, from_dict, load_config_file, to_dict
+from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
+from semid.ids.collisions import COLLISION_MODES, DEFAULT_COLLISIONS
+from semid.ids.schemes import DEFAULT_SCHEME, SCHEMES
 
 __all__ = [
     "DatasetSpec",
@@ -64,8 +67,6 @@ SOURCES = ("synthetic", "movielens", "files", "amazon")
 # the files source: semid's column name -> the column a user's file calls it
 FILE_COLUMNS = ("item_id", "user_id", "timestamp", "text", "title", "rating", "genres", "tags", "description")
 SPLITS = ("leave-last-out",)
-SCHEMES = ("shared", "separate", "prefix-share")
-COLLISIONS = ("none", "suffix")
 TABLES = ("table1", "table2", "table3")
 
 
@@ -165,7 +166,8 @@ class EmbeddingSpec:
 @dataclass
 class SchemeSpec:
     name: str = field(metadata={"help": "row label, e.g. 'multi-task'"})
-    scheme: str = field(default="shared", metadata={"help": "shared | separate | prefix-share"})
+    scheme: str = field(default=DEFAULT_SCHEME, metadata={"help": "a name in semid.ids.schemes.SCHEMES: "
+                                                                   "shared | separate | prefix-share"})
     embedding: str | None = field(default=None, metadata={"help": "embedding name (shared)"})
     search: str | None = field(default=None, metadata={"help": "search embedding name (separate/prefix-share)"})
     rec: str | None = field(default=None, metadata={"help": "rec embedding name (separate/prefix-share)"})
@@ -175,14 +177,19 @@ class SchemeSpec:
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
-            raise ValueError(f"scheme row {self.name!r}: scheme {self.scheme!r} is not one of {list(SCHEMES)}")
-        if self.scheme == "shared" and not self.embedding:
-            raise ValueError(f"scheme row {self.name!r}: a shared scheme needs `embedding`")
-        if self.scheme != "shared" and not (self.search and self.rec):
+            raise ValueError(f"scheme row {self.name!r}: scheme {self.scheme!r} is not one of {SCHEMES.names()}")
+        if self.one_embedding and not self.embedding:
+            raise ValueError(f"scheme row {self.name!r}: scheme {self.scheme!r} needs `embedding`")
+        if not self.one_embedding and not (self.search and self.rec):
             raise ValueError(f"scheme row {self.name!r}: scheme {self.scheme!r} needs `search` and `rec` embeddings")
 
+    @property
+    def one_embedding(self) -> bool:
+        """Whether the scheme reads one embedding (``embedding``) rather than ``search`` and ``rec``."""
+        return SCHEMES[self.scheme].inputs == ("shared",)
+
     def embedding_names(self) -> list[str]:
-        return [self.embedding] if self.scheme == "shared" else [self.search, self.rec]  # type: ignore[list-item]
+        return [self.embedding] if self.one_embedding else [self.search, self.rec]  # type: ignore[list-item]
 
 
 @dataclass
@@ -218,8 +225,8 @@ class QuantizerSpec:
 
 @dataclass
 class IDOptions:
-    levels: int = field(default=2, metadata={"help": "quantizer levels (the paper: 2)"})
-    codebook_size: int = field(default=256, metadata={"help": "codes per level (the paper: 256)"})
+    levels: int = field(default=DEFAULT_LEVELS, metadata={"help": "quantizer levels (the paper: 2)"})
+    codebook_size: int = field(default=DEFAULT_CODEBOOK_SIZE, metadata={"help": "codes per level (the paper: 256)"})
 
     def __post_init__(self) -> None:
         if self.levels < 1 or self.codebook_size < 2:
@@ -256,7 +263,7 @@ class ExperimentConfig:
     embeddings: dict[str, EmbeddingSpec] = field(default_factory=dict)
     schemes: list[SchemeSpec] = field(default_factory=list)
     quantizers: list[QuantizerSpec] = field(default_factory=lambda: [QuantizerSpec()])
-    collisions: list[str] = field(default_factory=lambda: ["suffix"])
+    collisions: list[str] = field(default_factory=lambda: [DEFAULT_COLLISIONS])
     ids: IDOptions = field(default_factory=IDOptions)
     train: dict[str, Any] = field(default_factory=dict)
     evaluate: EvalOptions = field(default_factory=EvalOptions)
@@ -273,8 +280,8 @@ class ExperimentConfig:
         if len(set(names)) != len(names):
             raise ValueError(f"config: dataset names must be unique, got {names}")
         for c in self.collisions:
-            if c not in COLLISIONS:
-                raise ValueError(f"config: collisions {c!r} is not one of {list(COLLISIONS)}")
+            if c not in COLLISION_MODES:
+                raise ValueError(f"config: collisions {c!r} is not one of {COLLISION_MODES.names()}")
         for name, spec in self.embeddings.items():
             for inp in spec.inputs:
                 if inp not in self.embeddings:

@@ -17,21 +17,29 @@ from semid.ids.build import BuiltIDs, build_ids, load_quantizers
 from semid.ids.collisions import (
     BUCKET_ORDERS,
     COLLISION_MODES,
+    DEFAULT_BUCKET_ORDER,
+    DEFAULT_COLLISIONS,
+    CollisionHandler,
     add_suffix,
     bucket_members,
     bucket_rank,
 )
-from semid.ids.schemes import SCHEMES
+from semid.ids.schemes import DEFAULT_SCHEME, SCHEMES, Scheme
 from semid.ids.types import TASKS, SemanticIDs
 
 __all__ = [
     "BUCKET_ORDERS",
     "BuiltIDs",
     "COLLISION_MODES",
+    "CollisionHandler",
+    "DEFAULT_BUCKET_ORDER",
+    "DEFAULT_COLLISIONS",
+    "DEFAULT_SCHEME",
     "QUANTIZERS",
     "Quantizer",
     "QuantizerFitError",
     "SCHEMES",
+    "Scheme",
     "SemanticIDs",
     "TASKS",
     "add_suffix",

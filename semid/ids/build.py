@@ -23,9 +23,15 @@ from semid.ids.base import (
     level_sizes_for,
     load_quantizer,
 )
-from semid.ids.collisions import BUCKET_ORDERS, COLLISION_MODES, bucket_rank
+from semid.ids.collisions import (
+    DEFAULT_BUCKET_ORDER,
+    DEFAULT_COLLISIONS,
+    get_collision_handler,
+    order_scores,
+    resolve_bucket_order,
+)
 from semid.ids.diagnostics import id_diagnostics
-from semid.ids.schemes import SCHEMES, fit_scheme, prepare_embeddings
+from semid.ids.schemes import DEFAULT_SCHEME, fit_scheme, get_scheme, prepare_embeddings
 from semid.ids.types import SemanticIDs
 
 logger = logging.getLogger(__name__)
@@ -63,22 +69,17 @@ def load_quantizers(path: str | os.PathLike) -> dict[str, Quantizer]:
     return {p.name: load_quantizer(p) for p in sorted(qdir.iterdir()) if p.is_dir()}
 
 
-def _check_choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(valid)}")
-
-
 def build_ids(
     embeddings: dict[str, np.ndarray] | np.ndarray,
-    scheme: str = "shared",
+    scheme: str = DEFAULT_SCHEME,
     method: str = "rq-kmeans",
     levels: int = DEFAULT_LEVELS,
     codebook_size: int | list[int] = DEFAULT_CODEBOOK_SIZE,
-    collisions: str = "suffix",
+    collisions: str = DEFAULT_COLLISIONS,
     seed: int = 0,
     preset: str | None = None,
     popularity: np.ndarray | None = None,
-    bucket_order: str = "auto",
+    bucket_order: str = DEFAULT_BUCKET_ORDER,
     show_progress: bool = True,
     n_neighbours: int = 10,
     max_queries: int = 10_000,
@@ -88,19 +89,20 @@ def build_ids(
 
     embeddings: float32 (n, d) for ``shared``; ``{"search": (n, ds), "rec": (n, dr)}`` for
     ``separate``/``prefix-share``. ``codebook_size``: int or one per level (per task level
-    for the two-task schemes). ``collisions``: "none" | "suffix" (see semid.ids.collisions).
+    for the two-task schemes). ``scheme``: a name in ``semid.ids.schemes.SCHEMES``.
+    ``collisions``: "none" | "suffix" (``semid.ids.collisions.COLLISION_MODES``).
     ``preset``: rq-vae's "naive" | "robust". ``popularity``: float (n,), used by
     ``bucket_order`` "popularity" ("auto" = popularity when given, else "centroid").
     ``method_kwargs`` go to the quantizer (e.g. ``epochs=5``, ``backend="kmeans"``).
     """
-    _check_choice("scheme", scheme, SCHEMES)
-    _check_choice("collisions", collisions, COLLISION_MODES)
     cls = get_quantizer_class(method)
     sizes = level_sizes_for(codebook_size, levels)
+    get_scheme(scheme, len(sizes))  # an unknown name or too few levels fails here, before any fitting
+    get_collision_handler(collisions)
     embs = prepare_embeddings(embeddings, scheme)
     n = len(next(iter(embs.values())))
     _warn_if_id_space_too_large(sizes, n)
-    bucket_order, popularity = _resolve_bucket_order(bucket_order, popularity, n)
+    bucket_order, popularity = resolve_bucket_order(bucket_order, popularity, n)
     opts = dict(method_kwargs)
     if preset is not None:
         if not getattr(cls, "PRESETS", None):
@@ -145,55 +147,33 @@ def _warn_if_id_space_too_large(sizes: list[int], n: int) -> None:
                        max(2, int(np.sqrt(n))))
 
 
-def _resolve_bucket_order(bucket_order: str, popularity: np.ndarray | None,
-                          n: int) -> tuple[str, np.ndarray | None]:
-    """``"auto"`` resolved (popularity when given, else centroid), and popularity checked: float64 (n,)."""
-    if bucket_order == "auto":
-        bucket_order = "popularity" if popularity is not None else "centroid"
-    _check_choice("bucket_order", bucket_order, BUCKET_ORDERS)
-    if bucket_order == "popularity":
-        if popularity is None:
-            raise ValueError("bucket_order='popularity' needs popularity (float array, one value per item)")
-        popularity = np.asarray(popularity, dtype=np.float64)
-        if popularity.shape != (n,) or not np.isfinite(popularity).all():
-            raise ValueError(f"popularity must be finite with shape ({n},), got shape {popularity.shape}")
-    return bucket_order, popularity
-
-
 def _apply_collisions(fit: Any, scheme: str, n_levels: int, collisions: str, bucket_order: str,
                       popularity: np.ndarray | None) -> tuple[np.ndarray, list[str], list[int],
                                                               dict[str, list[int]], dict[str, np.ndarray]]:
-    """Each task's bucket ranks, and with ``collisions="suffix"`` one suffix column per distinct
-    task ID (shared: both tasks use the same ID and the same suffix).
+    """Each task's bucket ranks, and the levels the collision handler appends (``suffix``: one suffix
+    column per distinct task ID; shared: both tasks use the same ID and the same suffix).
 
     Returns codes int64 (n, columns), level names, level sizes, task -> columns, task -> ranks (n,).
     """
+    handler, schema = get_collision_handler(collisions), get_scheme(scheme)
     codes, names, lsizes = fit.codes, list(fit.level_names), list(fit.level_sizes)
     tasks = {t: list(c) for t, c in fit.tasks.items()}
     ranks: dict[str, np.ndarray] = {}
-    suffix_cols: dict[tuple[int, ...], int] = {}
+    seen: dict[tuple[int, ...], str] = {}
     for task in ("search", "rec"):
         cols = tuple(fit.tasks[task])
-        if cols in suffix_cols:  # shared: both tasks use the same ID and the same suffix
-            ranks[task] = ranks["search"]
-            tasks[task] = list(tasks["search"])
+        if cols in seen:  # shared: both tasks use the same ID, so the same ranks and suffix
+            ranks[task], tasks[task] = ranks[seen[cols]], list(tasks[seen[cols]])
             continue
-        if bucket_order == "popularity":
-            scores = popularity
-        elif bucket_order == "centroid":
-            scores = -((fit.vectors[task] - fit.recon[task]) ** 2).sum(axis=1)
-        else:
-            scores = None
-        rank, bsize = bucket_rank(codes[:, list(cols)], scores)
-        ranks[task] = rank
-        if collisions == "suffix":
-            codes = np.concatenate([codes, rank[:, None]], axis=1)
-            suffix_name = {"shared": chr(ord("a") + n_levels), "separate": f"{task[0]}{n_levels}",
-                           "prefix-share": f"{task[0]}{n_levels}"}[scheme]
-            names.append(suffix_name)
-            lsizes.append(int(bsize.max()))
-            tasks[task] = [*cols, codes.shape[1] - 1]
-            suffix_cols[cols] = codes.shape[1] - 1
+        seen[cols] = task
+        scores = order_scores(bucket_order, fit.vectors[task], fit.recon[task], popularity)
+        b = handler.apply(codes[:, list(cols)], scores)
+        ranks[task] = b.rank
+        for j, size in enumerate(b.extra_sizes):
+            codes = np.concatenate([codes, b.extra[:, j:j + 1]], axis=1)
+            names.append(schema.suffix_name(task, n_levels + j))
+            lsizes.append(size)
+            tasks[task].append(codes.shape[1] - 1)
     return codes, names, lsizes, tasks, ranks
 
 

@@ -58,12 +58,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
     from semid.ids.build import build_ids
     from semid.ids.diagnostics import format_diagnostics
+    from semid.ids.schemes import get_scheme
 
     search, rec = args.search_embeddings, args.rec_embeddings
     paths = list(args.embeddings or [])
-    if args.scheme == "shared":
+    if get_scheme(args.scheme).inputs == ("shared",):
         if len(paths) != 1 or search or rec:
-            raise ValueError("scheme 'shared' takes exactly one --embeddings FILE_OR_DIR")
+            raise ValueError(f"scheme {args.scheme!r} takes exactly one --embeddings FILE_OR_DIR")
         sources: dict[str, str] = {"shared": paths[0]}
         embeddings: Any = load_vectors(paths[0])
     else:
@@ -149,9 +150,21 @@ INSPECT_EPILOG = """examples:
 """
 
 
+def _entries_help(registry: Any) -> str:
+    """``name: help; name: help`` for a registry's entries (an argument's --help)."""
+    return "; ".join(f"{e.name}: {e.help}" for e in map(registry.entry, registry))
+
+
 def register(subparsers: Any) -> None:
     from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
+    from semid.ids.collisions import (
+        BUCKET_ORDERS,
+        COLLISION_MODES,
+        DEFAULT_BUCKET_ORDER,
+        DEFAULT_COLLISIONS,
+    )
     from semid.ids.quantizers import QUANTIZERS  # names and help only: imports no quantizer
+    from semid.ids.schemes import DEFAULT_SCHEME, SCHEMES
 
     p = subparsers.add_parser("ids", help="build and inspect Semantic IDs")
     sub = p.add_subparsers(dest="ids_command", metavar="SUBCOMMAND")
@@ -163,14 +176,17 @@ def register(subparsers: Any) -> None:
                    help="an embeddings dir or a float32 .npy; two (search, rec) for separate/prefix-share")
     b.add_argument("--search-embeddings", metavar="FILE_OR_DIR", help="search embeddings (separate/prefix-share)")
     b.add_argument("--rec-embeddings", metavar="FILE_OR_DIR", help="rec embeddings (separate/prefix-share)")
-    b.add_argument("--method", default="rq-kmeans", help="quantizer (default rq-kmeans): "
-                   + "; ".join(f"{e.name}: {e.help}" for e in map(QUANTIZERS.entry, QUANTIZERS)))
-    b.add_argument("--scheme", default="shared", help="shared | separate | prefix-share (default shared)")
+    b.add_argument("--method", default="rq-kmeans", help="quantizer (default rq-kmeans): " + _entries_help(QUANTIZERS))
+    b.add_argument("--scheme", default=DEFAULT_SCHEME, choices=SCHEMES.names(),
+                   help=f"ID scheme (default {DEFAULT_SCHEME}): " + _entries_help(SCHEMES))
     b.add_argument("--levels", type=int, default=DEFAULT_LEVELS, help=f"quantizer levels (default {DEFAULT_LEVELS})")
     b.add_argument("--codebook-size", type=int, nargs="+", default=[DEFAULT_CODEBOOK_SIZE],
                    help=f"one size, or one per level (default {DEFAULT_CODEBOOK_SIZE})")
-    b.add_argument("--collisions", default="suffix", help="none | suffix (default suffix)")
-    b.add_argument("--bucket-order", default="auto", help="popularity | centroid | index | auto (default)")
+    b.add_argument("--collisions", default=DEFAULT_COLLISIONS, choices=COLLISION_MODES.names(),
+                   help=f"items that share an ID (default {DEFAULT_COLLISIONS}): " + _entries_help(COLLISION_MODES))
+    b.add_argument("--bucket-order", default=DEFAULT_BUCKET_ORDER, choices=["auto", *BUCKET_ORDERS],
+                   help=f"order of a bucket's items (default {DEFAULT_BUCKET_ORDER}: popularity when given, "
+                        "else centroid): " + _entries_help(BUCKET_ORDERS))
     b.add_argument("--popularity", metavar="NPY", help="float (n_items,) popularity for bucket order")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--preset", default=None, help="rq-vae: naive | robust (default robust)")

@@ -1,6 +1,6 @@
 """Explicit handling of items that receive the same code tuple ("collisions").
 
-Two modes (``COLLISION_MODES``):
+Two modes, the handlers registered in :data:`COLLISION_MODES`:
 
 - ``none``: items sharing an ID form one *bucket*. Decoding the ID returns the bucket's
   items in a recorded order (``bucket_order`` in config.json; the rank of every item
@@ -9,18 +9,24 @@ Two modes (``COLLISION_MODES``):
   (Rajput et al., NeurIPS 2023, section 3.1); its size is the largest bucket. The suffix
   is the same rank, so the first item of a bucket gets suffix 0.
 
-Bucket order rules (``BUCKET_ORDERS``): ``popularity`` (descending; needs popularity),
-``centroid`` (ascending distance between the item's vector and the reconstruction of its
-ID: the most typical item first), ``index`` (item row order). Ties always go to the lower
-item index. Everything here is vectorised (one sort), so it stays fast at millions of items.
+Bucket order rules (:data:`BUCKET_ORDERS`, each a function giving the order scores):
+``popularity`` (descending; needs popularity), ``centroid`` (ascending distance between the
+item's vector and the reconstruction of its ID: the most typical item first), ``index`` (item
+row order); ``auto`` resolves to popularity when it is given, else centroid. Ties always go
+to the lower item index. Everything here is vectorised (one sort), so it stays fast at
+millions of items. Adding a mode or an order is its class or function plus one line here.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from semid.registry import Registry, check_name_attribute
 
 if TYPE_CHECKING:
     from semid.ids.types import SemanticIDs
@@ -30,6 +36,13 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "COLLISION_MODES",
     "BUCKET_ORDERS",
+    "DEFAULT_COLLISIONS",
+    "DEFAULT_BUCKET_ORDER",
+    "Buckets",
+    "CollisionHandler",
+    "get_collision_handler",
+    "resolve_bucket_order",
+    "order_scores",
     "group_ids",
     "bucket_rank",
     "add_suffix",
@@ -37,8 +50,22 @@ __all__ = [
     "bucket_members",
 ]
 
-COLLISION_MODES = ("none", "suffix")
-BUCKET_ORDERS = ("popularity", "centroid", "index")
+COLLISION_MODES: Registry[type[CollisionHandler]] = Registry("collision mode", check=check_name_attribute)
+COLLISION_MODES.add("none", "semid.ids.collisions:NoHandling",
+                    "items that share an ID form a bucket, decoded in bucket order")
+COLLISION_MODES.add("suffix", "semid.ids.collisions:Suffix",
+                    "an extra level numbers the items of a bucket (TIGER), so every ID is unique")
+
+BUCKET_ORDERS: Registry[Any] = Registry("bucket order")
+BUCKET_ORDERS.add("popularity", "semid.ids.collisions:_popularity_scores", "the most popular item first")
+BUCKET_ORDERS.add("centroid", "semid.ids.collisions:_centroid_scores",
+                  "the item nearest its ID's reconstruction first")
+BUCKET_ORDERS.add("index", "semid.ids.collisions:_index_scores", "item row order")
+
+#: The collision mode when none is given (``semid ids build``, :func:`semid.ids.build_ids`, a config's ``collisions``).
+DEFAULT_COLLISIONS = "suffix"
+#: The bucket order when none is given: popularity when it is given, else centroid.
+DEFAULT_BUCKET_ORDER = "auto"
 
 
 def group_ids(codes: np.ndarray) -> tuple[np.ndarray, int]:
@@ -102,14 +129,100 @@ def bucket_rank(codes: np.ndarray, order_scores: np.ndarray | None = None) -> tu
 
 
 def add_suffix(codes: np.ndarray, order_scores: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Append the within-bucket rank as a last column.
+    """Append the within-bucket rank as a last column (the ``suffix`` handler on all of ``codes``).
 
     Returns ``(codes int64 (n, L+1), suffix_size)``; ``suffix_size`` = largest bucket
     (1 when no two items collide), so the result has no two equal rows.
     """
-    rank, size = bucket_rank(codes, order_scores)
-    out = np.concatenate([np.asarray(codes, dtype=np.int64), rank[:, None]], axis=1)
-    return out, int(size.max()) if len(size) else 1
+    b = Suffix().apply(codes, order_scores)
+    return np.concatenate([np.asarray(codes, dtype=np.int64), b.extra], axis=1), b.extra_sizes[0]
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """What a collision handler made of one task's codes ``int (n, L)``.
+
+    ``rank``: int64 (n,) each item's position inside its bucket, in bucket order;
+    ``extra``: int64 (n, m) the columns the handler appends to the ID (none: m = 0; suffix: 1);
+    ``extra_sizes``: the size of each appended level.
+    """
+
+    rank: np.ndarray
+    extra: np.ndarray
+    extra_sizes: list[int]
+
+
+class CollisionHandler(ABC):
+    """A collision mode: ranks each bucket's items and says which levels, if any, it appends."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def apply(self, codes: np.ndarray, order_scores: np.ndarray | None = None) -> Buckets:
+        """codes: int (n, L) one task's IDs; order_scores: float (n,) or None (see :func:`bucket_rank`)."""
+
+
+class NoHandling(CollisionHandler):
+    """``none``: IDs stay as the quantizer gave them; only the bucket ranks are recorded."""
+
+    name = "none"
+
+    def apply(self, codes: np.ndarray, order_scores: np.ndarray | None = None) -> Buckets:
+        rank, _ = bucket_rank(codes, order_scores)
+        return Buckets(rank, np.zeros((len(rank), 0), dtype=np.int64), [])
+
+
+class Suffix(CollisionHandler):
+    """``suffix``: the within-bucket rank as one extra level, sized by the largest bucket (TIGER)."""
+
+    name = "suffix"
+
+    def apply(self, codes: np.ndarray, order_scores: np.ndarray | None = None) -> Buckets:
+        rank, size = bucket_rank(codes, order_scores)
+        return Buckets(rank, rank[:, None], [int(size.max()) if len(size) else 1])
+
+
+def get_collision_handler(mode: str) -> CollisionHandler:
+    """The handler registered under exactly ``mode``; a ValueError lists the valid modes."""
+    return COLLISION_MODES.get_factory(mode)()
+
+
+def _popularity_scores(vectors: np.ndarray, recon: np.ndarray, popularity: np.ndarray | None) -> np.ndarray | None:
+    return popularity
+
+
+def _centroid_scores(vectors: np.ndarray, recon: np.ndarray, popularity: np.ndarray | None) -> np.ndarray | None:
+    return -((vectors - recon) ** 2).sum(axis=1)
+
+
+def _index_scores(vectors: np.ndarray, recon: np.ndarray, popularity: np.ndarray | None) -> np.ndarray | None:
+    return None
+
+
+def resolve_bucket_order(bucket_order: str, popularity: np.ndarray | None,
+                         n: int) -> tuple[str, np.ndarray | None]:
+    """``"auto"`` resolved (popularity when given, else centroid), and popularity checked: float64 (n,)."""
+    if bucket_order == "auto":
+        bucket_order = "popularity" if popularity is not None else "centroid"
+    if bucket_order not in BUCKET_ORDERS:
+        raise ValueError(f"bucket_order={bucket_order!r} is not valid; choose one of {['auto', *BUCKET_ORDERS]}")
+    if bucket_order == "popularity":
+        if popularity is None:
+            raise ValueError("bucket_order='popularity' needs popularity (float array, one value per item)")
+        popularity = np.asarray(popularity, dtype=np.float64)
+        if popularity.shape != (n,) or not np.isfinite(popularity).all():
+            raise ValueError(f"popularity must be finite with shape ({n},), got shape {popularity.shape}")
+    return bucket_order, popularity
+
+
+def order_scores(bucket_order: str, vectors: np.ndarray, recon: np.ndarray,
+                 popularity: np.ndarray | None = None) -> np.ndarray | None:
+    """The scores that order a bucket (higher first; None: item index) under a resolved ``bucket_order``.
+
+    vectors, recon: float32 (n, d) the task's embeddings and their reconstruction from the IDs;
+    popularity: float64 (n,) (for ``popularity``).
+    """
+    return BUCKET_ORDERS[bucket_order](vectors, recon, popularity)
 
 
 def collision_stats(codes: np.ndarray) -> dict[str, Any]:
