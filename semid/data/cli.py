@@ -61,6 +61,7 @@ examples:
 def register(subparsers: Any) -> None:
     """Add ``semid data {prepare,stats,download}``."""
     from semid.data.download import MOVIELENS_ARCHIVES
+    from semid.data.sources import DATA_SOURCES, QUERY_GENERATORS
 
     names = sorted(MOVIELENS_ARCHIVES)
     data = subparsers.add_parser("data", help="prepare datasets and inspect them",
@@ -70,12 +71,13 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser(
         "prepare", help="read or generate a catalogue, generate queries, split, write RUN/data",
-        description="Read a catalogue (synthetic, MovieLens, Amazon reviews or your own files), generate 10+10 queries per item, split the "
-                    "interactions leave-last-out and write the dataset directory.",
+        description="Read a catalogue (synthetic, MovieLens, Amazon reviews or your own files), generate 10+10 queries\n"
+                    "per item, split the interactions leave-last-out and write the dataset directory.\n\n"
+                    "sources (--source):\n" + DATA_SOURCES.help_lines() + "\n\nquery generators (--queries):\n"
+                    + QUERY_GENERATORS.help_lines(),
         epilog=_PREPARE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", choices=("synthetic", "movielens", "files", "amazon"), required=True,
-                   help="where the catalogue comes from (files: your own --items/--interactions; amazon: "
-                        "the Amazon review data at --path)")
+    p.add_argument("--source", type=_registered(DATA_SOURCES), required=True, metavar="|".join(DATA_SOURCES),
+                   help="where the catalogue comes from (listed above)")
     p.add_argument("--out", required=True, metavar="DIR", help="dataset directory to write (replaced atomically)")
     g = p.add_argument_group("movielens and amazon")
     src = g.add_mutually_exclusive_group()
@@ -97,8 +99,9 @@ def register(subparsers: Any) -> None:
     g.add_argument("--n-items", type=int, metavar="N", help="catalogue size of the synthetic world")
     g.add_argument("--n-users", type=int, metavar="N", help="number of synthetic users")
     g = p.add_argument_group("queries")
-    g.add_argument("--queries", choices=("offline", "llm"), default="offline",
-                   help="offline: template queries from the metadata (default); llm: the paper's prompt via an LLM")
+    g.add_argument("--queries", type=_registered(QUERY_GENERATORS), default="offline",
+                   metavar="|".join(QUERY_GENERATORS),
+                   help="how queries are made (listed above; default: offline)")
     g.add_argument("--item-noun", metavar="WORD",
                    help="what offline queries call an item (default: movie for synthetic/movielens, product for "
                         "amazon, item for files); 'movie' keeps the MovieLens phrasings")
@@ -128,6 +131,20 @@ def register(subparsers: Any) -> None:
     d.add_argument("--sha256", metavar="HEX", help="expected sha256 (overrides the built-in one)")
     d.add_argument("--base-url", metavar="URL", help="a mirror holding NAME.zip (default: files.grouplens.org)")
     d.set_defaults(func=_cmd_download)
+
+
+def _registered(registry: Any) -> Any:
+    """An argparse ``type`` that accepts exactly the registry's names; an unknown one gets the
+    registry's message, which lists the valid names."""
+    def check(name: str) -> str:
+        try:
+            registry.entry(name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return name
+
+    check.__name__ = registry.noun
+    return check
 
 
 # ------------------------------------------------------------------- commands
