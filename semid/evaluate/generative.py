@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from semid.evaluate.metrics import hit_ranks, task_metrics
+from semid.generative.config import DEFAULT_K
 from semid.io import atomic_dir, write_json
 
 logger = logging.getLogger(__name__)
@@ -123,13 +124,14 @@ def _sample_info(ex: dict, max_examples: int | None, sample_seed: int) -> dict[s
                        "sampled": any(len(v["example"]) < v["n_total"] for v in ex.values())}}
 
 
-def evaluate_generative(model_dir_or_retriever, dataset, k: int = 30, max_examples: int | None = None,
+def evaluate_generative(model_dir_or_retriever, dataset, k: int = DEFAULT_K, max_examples: int | None = None,
                         sample_seed: int = 0, beam: int | None = None, num_groups: int = 1,
                         diversity_penalty: float = 0.0, batch_size: int = 64, tasks: tuple[str, ...] = ("search", "rec"),
                         show_progress: bool = True) -> EvalResult:
     """Retrieve the top ``k`` items for every (sampled) test example of each task.
 
-    beam: beams per example (default ``k``); ``num_groups``/``diversity_penalty`` switch to
+    beam: beams per example (default ``k``, see ``semid.generative.config.DEFAULT_BEAM_SIZE``);
+    ``num_groups``/``diversity_penalty`` switch to
     diverse beam search (the paper: beam 60, 30 groups, 0.25).
     """
     from tqdm.auto import tqdm

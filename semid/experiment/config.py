@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from semid.config import apply_overrides, from_dict, load_config_file, to_dict
+from semid.generative.config import DEFAULT_BEAM_SIZE, DEFAULT_K
 from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
 from semid.ids.collisions import COLLISION_MODES, DEFAULT_COLLISIONS
 from semid.ids.schemes import DEFAULT_SCHEME, SCHEMES
@@ -235,10 +236,11 @@ class IDOptions:
 
 @dataclass
 class EvalOptions:
-    k: int = field(default=30, metadata={"help": "ranked list length"})
+    k: int = field(default=DEFAULT_K, metadata={"help": "ranked list length"})
     max_examples: int | None = field(default=None, metadata={"help": "seeded sample of test examples per task"})
     sample_seed: int = field(default=0, metadata={"help": "seed of the test sample (same for every variant)"})
-    beam_size: int = field(default=30, metadata={"help": "beam width of constrained decoding"})
+    beam_size: int = field(default=DEFAULT_BEAM_SIZE, metadata={"help": "beam width of constrained decoding (the "
+                                                                       "same for every variant, whatever its k)"})
     num_groups: int = field(default=1, metadata={"help": "diverse beam search groups (paper: 30 with beam 60)"})
     diversity_penalty: float = field(default=0.0, metadata={"help": "diverse beam search penalty (paper: 0.25)"})
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from semid.generative.config import DEFAULT_BEAM_SIZE
+
 __all__ = ["Retriever", "Hit", "CATALOGUE"]
 
 CATALOGUE = "catalogue.parquet"
@@ -152,7 +154,7 @@ class Retriever:
         bad = [t for t in texts if not isinstance(t, str) or not t.strip()]
         if bad:
             raise ValueError(f"queries must be non-empty strings, got {bad[:3]!r}")
-        return self._hits(self._gen.retrieve("search", texts, k=k, beam_size=beam_size or max(k, 30),
+        return self._hits(self._gen.retrieve("search", texts, k=k, beam_size=beam_size or max(k, DEFAULT_BEAM_SIZE),
                                              num_groups=num_groups, diversity_penalty=diversity_penalty,
                                              batch_size=batch_size))
 
@@ -171,6 +173,6 @@ class Retriever:
         if added:
             raise ValueError(f"item id(s) {added[:5]} were added after training (add_items); a history can hold "
                              f"only items the model was trained with")
-        return self._hits(self._gen.retrieve("rec", idx, k=k, beam_size=beam_size or max(k, 30),
+        return self._hits(self._gen.retrieve("rec", idx, k=k, beam_size=beam_size or max(k, DEFAULT_BEAM_SIZE),
                                              num_groups=num_groups, diversity_penalty=diversity_penalty,
                                              batch_size=batch_size))

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "DEFAULT_K", "DEFAULT_BEAM_SIZE"]
+
+#: Items retrieved per input when none is given: the paper's Recall@30 list (GenerativeRetriever.retrieve,
+#: semid.evaluate.evaluate_generative, the experiment config's [evaluate] k).
+DEFAULT_K = 30
+#: The beam width of constrained decoding when none is given. Three rules read it, on purpose:
+#: - fixed: constrained_beam_search and the experiment config's [evaluate] beam_size (a grid decodes every
+#:   variant with the same beam, whatever its k);
+#: - k: GenerativeRetriever.retrieve, evaluate_generative and `semid evaluate` decode as many beams as items
+#:   asked for (DEFAULT_K = DEFAULT_BEAM_SIZE, so both give 30 by default);
+#: - max(k, it): the serving API (Retriever.search / recommend, `semid search` / `recommend`), whose k is
+#:   short (10 by default), decodes at least the beam the models are evaluated with, so a user's top 10 come
+#:   from the same search as the measured Recall@30, not from a narrower one.
+DEFAULT_BEAM_SIZE = 30
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 #: encoder-decoder: what the decoder reads of a search text (IDDecoder.search_memory), and its decoders

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from semid.generative.config import DEFAULT_BEAM_SIZE
 from semid.generative.trie import IDTrie
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def _check(beam_size: int, num_groups: int, diversity_penalty: float) -> None:
 
 
 @torch.inference_mode()
-def constrained_beam_search(backend, memory: Any, trie: IDTrie, beam_size: int = 30, num_groups: int = 1,
+def constrained_beam_search(backend, memory: Any, trie: IDTrie, beam_size: int = DEFAULT_BEAM_SIZE, num_groups: int = 1,
                             diversity_penalty: float = 0.0) -> BeamResult:
     """Beam search restricted to the IDs in ``trie`` (of task ``trie.task``).
 

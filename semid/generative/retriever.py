@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semid.generative.config import DEFAULT_K
 from semid.generative.decode import BeamResult, constrained_beam_search
 from semid.generative.trie import IDTrie
 from semid.ids.types import SemanticIDs
@@ -52,11 +53,12 @@ class GenerativeRetriever:
         #: the model directory's config.json (set by :func:`load_model`)
         self.config: dict = {}
 
-    def retrieve(self, task: str, inputs: list, k: int = 30, beam_size: int | None = None, num_groups: int = 1,
+    def retrieve(self, task: str, inputs: list, k: int = DEFAULT_K, beam_size: int | None = None, num_groups: int = 1,
                  diversity_penalty: float = 0.0, batch_size: int = 64) -> list[list[tuple[int, float]]]:
         """inputs: query strings (``search``) or item-index histories, oldest first (``rec``).
 
-        beam_size: beams per input (default ``k``); with ``num_groups > 1`` diverse beam search.
+        beam_size: beams per input (default ``k``, see ``semid.generative.config.DEFAULT_BEAM_SIZE``); with
+        ``num_groups > 1`` diverse beam search.
         """
         if task not in self.tries:
             raise ValueError(f"this model's IDs define tasks {list(self.tries)}, not {task!r}")
