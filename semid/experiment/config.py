@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from semid.config import apply_overrides, from_dict, load_config_file, to_dict
+from semid.data.sources import DATA_SOURCES
 from semid.generative.config import DEFAULT_BEAM_SIZE, DEFAULT_K
 from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
 from semid.ids.collisions import COLLISION_MODES, DEFAULT_COLLISIONS
@@ -63,8 +64,8 @@ __all__ = [
     "TABLES",
 ]
 
-# the sources of semid.data.prepare (kept literal here: validating a config imports no pandas)
-SOURCES = ("synthetic", "movielens", "files", "amazon")
+# the registered data sources (semid.data.sources lists them without importing pandas or a reader)
+SOURCES = tuple(DATA_SOURCES)
 # the files source: semid's column name -> the column a user's file calls it
 FILE_COLUMNS = ("item_id", "user_id", "timestamp", "text", "title", "rating", "genres", "tags", "description")
 SPLITS = ("leave-last-out",)
