@@ -212,6 +212,60 @@ def _where(loc: tuple) -> str:
     return ".".join(parts) or "body"
 
 
+def _invalid_request(exc: RequestValidationError) -> JSONResponse:
+    """400 for a body that is not JSON, else 422 with one line naming each bad field (plus ``detail``)."""
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        msg = "; ".join(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors)
+        return _error(400, f"malformed JSON body: {msg}")
+    lines = []
+    for e in errors:
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"{_where(tuple(e.get('loc', ())))}: {msg}")
+    return _error(422, "; ".join(lines),
+                  detail=[{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors])
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error answer is ``{"error": "<one line>"}``: bad input 4xx, a bug 500 without a traceback."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _invalid_request(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:  # 404 route, 405 method, ...
+        return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}; see /docs for the API")
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:  # a bug, not bad input: no traceback out
+        logger.exception("error answering %s %s", request.method, request.url.path)
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
+def _check_k(retriever, k: int) -> JSONResponse | None:
+    if k > retriever.n_items:
+        return _error(422, f"k: {k} is more than the {retriever.n_items} items in the catalogue")
+    return None
+
+
+def _results(inputs: list, lists) -> dict:
+    return {"results": [{"input": x, "hits": [{"rank": r, "item_id": h.item_id, "title": h.title,
+                                               "score": round(float(h.score), 5)}
+                                              for r, h in enumerate(hits, 1)]}
+                        for x, hits in zip(inputs, lists, strict=True)]}
+
+
+def _resolve(retriever, histories: list[list[ItemId]]) -> tuple[list[list], list[ItemId]]:
+    """The histories' item ids resolved by the retriever, and the ids it does not know (in order, once each)."""
+    unknown, resolved = [], []
+    for h in histories:
+        ids = [retriever.find(i) for i in h]
+        unknown += [raw for raw, i in zip(h, ids, strict=True) if i is None]
+        resolved.append(ids)
+    return resolved, list(dict.fromkeys(unknown))
+
+
 def create_app(retriever, model_name: str = "", max_batch: int = 64, max_wait_s: float = 0.002) -> FastAPI:
     """The API over ``retriever`` (a loaded :class:`semid.Retriever`); ``model_name`` is reported by
     /health; ``max_batch`` / ``max_wait_s``: the :class:`Batcher`'s limits."""
@@ -226,44 +280,12 @@ def create_app(retriever, model_name: str = "", max_batch: int = 64, max_wait_s:
     app = FastAPI(title="semid", summary="Generative search and recommendation with Semantic IDs",
                   description=__doc__.split("\n\n")[1] if __doc__ else None, lifespan=lifespan)
     bad = {422: {"model": ErrorOut, "description": "invalid request (the message names the problem)"}}
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        if any(e.get("type") == "json_invalid" for e in errors):
-            msg = "; ".join(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors)
-            return _error(400, f"malformed JSON body: {msg}")
-        lines = []
-        for e in errors:
-            msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
-            lines.append(f"{_where(tuple(e.get('loc', ())))}: {msg}")
-        return _error(422, "; ".join(lines),
-                      detail=[{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors])
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:  # 404 route, 405 method, ...
-        return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}; see /docs for the API")
-
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> JSONResponse:  # a bug, not bad input: no traceback out
-        logger.exception("error answering %s %s", request.method, request.url.path)
-        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
-
-    def _check_k(k: int) -> JSONResponse | None:
-        if k > retriever.n_items:
-            return _error(422, f"k: {k} is more than the {retriever.n_items} items in the catalogue")
-        return None
-
-    def _results(inputs: list, lists) -> dict:
-        return {"results": [{"input": x, "hits": [{"rank": r, "item_id": h.item_id, "title": h.title,
-                                                   "score": round(float(h.score), 5)}
-                                                  for r, h in enumerate(hits, 1)]}
-                            for x, hits in zip(inputs, lists, strict=True)]}
+    _add_error_handlers(app)
 
     @app.post("/search", response_model=Results, responses=bad)
     def search(body: SearchRequest):
         """The top ``k`` items for a query or a batch of queries."""
-        if (err := _check_k(body.k)) is not None:
+        if (err := _check_k(retriever, body.k)) is not None:
             return err
         texts = [body.query] if body.query is not None else list(body.queries or [])
         lists = batcher["b"].submit("search", texts, body.k)
@@ -272,17 +294,12 @@ def create_app(retriever, model_name: str = "", max_batch: int = 64, max_wait_s:
     @app.post("/recommend", response_model=Results, responses=bad)
     def recommend(body: RecommendRequest):
         """The top ``k`` next items for a history or a batch of histories."""
-        if (err := _check_k(body.k)) is not None:
+        if (err := _check_k(retriever, body.k)) is not None:
             return err
         histories = [body.history] if body.history is not None else list(body.histories or [])
-        unknown, resolved = [], []
-        for h in histories:
-            ids = [retriever.find(i) for i in h]
-            unknown += [raw for raw, i in zip(h, ids, strict=True) if i is None]
-            resolved.append(ids)
+        resolved, unknown = _resolve(retriever, histories)
         if unknown:
-            names = list(dict.fromkeys(unknown))
-            return _error(422, f"unknown item id(s) in history: {names[:20]}", unknown_item_ids=names)
+            return _error(422, f"unknown item id(s) in history: {unknown[:20]}", unknown_item_ids=unknown)
         try:
             lists = batcher["b"].submit("rec", resolved, body.k)
         except ValueError as exc:  # e.g. a history holding an item added after training
