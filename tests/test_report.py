@@ -91,7 +91,7 @@ def _eval(path, ranks_search, ranks_rec):
 
 def test_baseline_table_marks_what_beats_random_and_popularity(tmp_path):
     from semid.report import aggregate
-    from semid.report_baselines import baseline_table
+    from semid.report.baselines import baseline_table
 
     n = 60
     good = [0] * 40 + [-1] * 20           # 40 of 60 hits

@@ -8,7 +8,7 @@ import pytest
 
 from semid.ids.types import SemanticIDs
 from semid.report import aggregate
-from semid.report_figures import buckets_figure, tradeoff_figure, write_figures
+from semid.report.figures import buckets_figure, tradeoff_figure, write_figures
 
 pytest.importorskip("matplotlib")
 

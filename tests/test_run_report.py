@@ -46,12 +46,12 @@ def test_the_report_names_the_planned_variants_that_have_no_results(tmp_path):
 
 def test_table1_shows_the_paper_figures_the_summary_shows():
     """Regression (issue 17): Table 1 printed "–" in its paper column where the summary had the figures."""
-    from semid.report import _table, aggregate, summary_table
+    from semid.report import aggregate, paper_table, summary_table
 
     recs = [_gen("d", 0, row="search-tuned", quantizer="rq-kmeans", tables=["table1"], **{"search_recall@30": 0.5}),
             _gen("d", 0, row="rec-tuned", quantizer="rq-kmeans", tables=["table1"], **{"rec_recall@30": 0.4}),
             _gen("d", 0, row="search-tuned", quantizer="dict", tables=["table1"])]
-    table = [line for line in _table("table1", aggregate(recs), {}, None) if line.startswith("| d ")]
+    table = [line for line in paper_table("table1", aggregate(recs), {}, None) if line.startswith("| d ")]
     summary = [line for line in summary_table(recs) if line.startswith("| d | ")]
     assert [line.rsplit("|", 2)[1].strip() for line in table] == ["0.072 / 0.026", "0.004 / 0.062", "–"]
     assert [line.rsplit("|", 2)[1].strip() for line in summary] == ["0.072 / 0.026", "0.004 / 0.062", "–"]

@@ -85,8 +85,12 @@ class RunLayout:
         """Frozen-encoder states of the training queries (``what="query"``) or item texts (``"item"``)."""
         return self.root / dataset / f"{what}-states" / f"{Path(encoder).name}-{max_tokens}"
 
+    def ids_root(self, dataset: str) -> Path:
+        """The folder of every IDs variant of ``dataset``."""
+        return self.root / dataset / "ids"
+
     def ids(self, dataset: str, slug: str) -> Path:
-        return self.root / dataset / "ids" / slug
+        return self.ids_root(dataset) / slug
 
     def model(self, dataset: str, slug: str) -> Path:
         return self.root / dataset / "model" / slug

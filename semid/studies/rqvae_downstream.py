@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from semid.experiment.layout import RunLayout, variant_slug
+from semid.experiment.results import load_results
 from semid.studies.rqvae import _dataset_target_weights, _hits_target_weights, task_ceilings
 
 logger = logging.getLogger(__name__)
@@ -31,13 +33,12 @@ def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | Non
     from semid.io import read_json
 
     run_dir = Path(run_dir)
-    path = run_dir / "results.json"
-    if not path.exists():
+    layout = RunLayout(run_dir)
+    if not layout.results.exists():
         return None
-    all_recs = read_json(path)["records"]
+    all_recs = [r.to_dict() for r in load_results(run_dir).records]  # typed on reading; the study keeps dicts
     recs = [_with_recall_at_1(r) for r in all_recs if r.get("kind") == "generative"]
-    cfg_path = run_dir / "config.resolved.json"
-    cfg = read_json(cfg_path) if cfg_path.exists() else {}
+    cfg = read_json(layout.config) if layout.config.exists() else {}
     out: dict[str, Any] = {"run": str(run_dir), "setup": _run_setup(run_dir, cfg), "groups": [],
                            "collision_tests": [], "baselines": [r for r in all_recs if r.get("kind") != "generative"]}
     metrics = [f"search_recall@{k}", f"rec_recall@{k}", "search_recall@1", "rec_recall@1"]
@@ -51,7 +52,7 @@ def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | Non
                                                 f"rec_head_recall@{k}",
                                                 f"rec_torso_recall@{k}", "distinct_ids", "max_bucket", "codes_used")}
             row["ceiling"] = _run_ceiling(run_dir, dataset, r, k)
-            diag = run_dir / dataset / "ids" / f"{r['row']}__{r['quantizer']}__{r['collisions']}__s{r['seed']}" / "diagnostics.json"
+            diag = layout.ids(dataset, variant_slug(r["row"], r["quantizer"], r["collisions"], r["seed"])) / "diagnostics.json"
             if diag.exists():  # the quantizer's own distinct IDs (before any suffix)
                 row["quantizer_distinct_ids"] = read_json(diag).get("quantizer_distinct_ids")
             rows.append(row)
@@ -112,13 +113,13 @@ def _run_setup(run_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
                                             "n_ids": int(d_ids["codebook_size"]) ** int(d_ids["levels"])}
         if d.get("train"):
             setup["train_overrides"][d["name"]] = dict(d["train"])
-        meta = run_dir / d["name"] / "data"
+        meta = RunLayout(run_dir).data(d["name"])
         try:
             from semid.data import Dataset
 
             setup["n_items"][d["name"]] = int(Dataset.load(meta).n_items)
         except (FileNotFoundError, ValueError, OSError):  # no data saved: the length of any saved bucket ranks
-            ranks = sorted((run_dir / d["name"] / "ids").glob("*/bucket_rank_search.npy"))
+            ranks = sorted(RunLayout(run_dir).ids_root(d["name"]).glob("*/bucket_rank_search.npy"))
             if ranks:
                 setup["n_items"][d["name"]] = int(len(np.load(ranks[0])))
     if setup["levels"] and setup["codebook_size"]:
@@ -137,8 +138,9 @@ def _run_ceiling(run_dir: Path, dataset: str, r: dict[str, Any], k: int) -> dict
     suffix); ``search_first`` / ``rec_first``: targets first in their bucket (with the
     suffix: targets whose suffix is 0).
     """
-    slug = f"{r['row']}__{r['quantizer']}__{r['collisions']}__s{r['seed']}"
-    ids_dir, data_dir = run_dir / dataset / "ids" / slug, run_dir / dataset / "data"
+    layout = RunLayout(run_dir)
+    ids_dir = layout.ids(dataset, variant_slug(r["row"], r["quantizer"], r["collisions"], r["seed"]))
+    data_dir = layout.data(dataset)
     rank_file = ids_dir / "bucket_rank_search.npy"
     if not rank_file.exists() or not data_dir.exists():
         return None
@@ -165,7 +167,7 @@ def _vs_random(run_dir: Path, dataset: str, rs: list[dict[str, Any]], all_recs: 
     rand = []
     for b in all_recs:
         if b.get("kind") == "random" and b.get("dataset") == dataset:
-            d = run_dir / dataset / "eval" / f"random-ids__s{b['seed']}"
+            d = RunLayout(run_dir).random_eval(dataset, b["seed"])
             if d.exists():
                 rand.append({**b, "quantizer": "random-ids", "eval_dir": str(d)})
     if not rand:

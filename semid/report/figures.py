@@ -14,13 +14,14 @@ instead of one line hiding the other.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from semid.report import save_figure
+from semid.experiment.layout import RunLayout
+from semid.experiment.records import ResultRecord
+from semid.io import atomic_write_bytes
 
-__all__ = ["write_figures", "tradeoff_figure", "code_usage_figure", "buckets_figure", "MARKERS"]
+__all__ = ["write_figures", "tradeoff_figure", "code_usage_figure", "buckets_figure", "save_figure", "MARKERS"]
 
 #: generative points: one marker per quantizer (then cycled)
 MARKERS = ("o", "^", "D", "v", "P", "X", "<", ">", "p", "h")
@@ -52,7 +53,7 @@ def _mark(ax, xs: np.ndarray, ys: np.ndarray, label: str, **style):
     return Line2D([], [], linestyle="none", label=label, **style)
 
 
-def _tradeoff(ax, groups: dict[tuple, list[dict]], dense: dict[tuple, dict], baselines: list[dict[str, Any]]) -> list:
+def _tradeoff(ax, groups: dict[tuple, list[ResultRecord]], dense: dict[tuple, ResultRecord], baselines: list[ResultRecord]) -> list:
     """Draw the trade-off into ``ax``; returns the legend handles in drawing order."""
     plt = _plt()
     datasets = list(dict.fromkeys([k[0] for k in groups] + [k[0] for k in dense]
@@ -63,7 +64,7 @@ def _tradeoff(ax, groups: dict[tuple, list[dict]], dense: dict[tuple, dict], bas
     cmap = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20")
     handles = []
 
-    def arr(recs: list[dict], metric: str) -> np.ndarray:
+    def arr(recs: list[ResultRecord], metric: str) -> np.ndarray:
         return np.array([r.get(metric) or 0.0 for r in recs])
 
     for key, recs in groups.items():
@@ -82,7 +83,7 @@ def _tradeoff(ax, groups: dict[tuple, list[dict]], dense: dict[tuple, dict], bas
         pop = [b for b in baselines if b.get("dataset") == ds and b.get("kind") == "popularity"
                and b.get("rec_recall@30") is not None]
         for b in pop[:1]:
-            handles.append(ax.axhline(b["rec_recall@30"], color="grey", linestyle="--", linewidth=1,
+            handles.append(ax.axhline(b.get("rec_recall@30"), color="grey", linestyle="--", linewidth=1,
                                       label=f"{prefix(ds)}popularity (rec)"))
         rand = [b for b in baselines if b.get("dataset") == ds and b.get("kind") == "random"
                 and b.get("search_recall@30") is not None]
@@ -100,14 +101,14 @@ def _tradeoff(ax, groups: dict[tuple, list[dict]], dense: dict[tuple, dict], bas
     return handles
 
 
-def _bucket_curve(recs: list[dict]) -> tuple[np.ndarray, np.ndarray] | None:
+def _bucket_curve(recs: list[ResultRecord]) -> tuple[np.ndarray, np.ndarray] | None:
     """(bucket sizes, fraction of items in buckets of that size) of the variant's search IDs."""
     from semid.ids.types import SemanticIDs
 
     if not recs[0].get("eval_dir"):
         return None
     # runs before stage folders were named by key kept the IDs beside the eval folder, under the same name
-    ids_dir = Path(recs[0].get("ids_dir") or Path(recs[0]["eval_dir"]).parent.parent / "ids" / Path(recs[0]["eval_dir"]).name)
+    ids_dir = Path(recs[0].get("ids_dir") or RunLayout.ids_beside(recs[0].get("eval_dir")))
     try:
         ids = SemanticIDs.load(ids_dir)
     except (FileNotFoundError, KeyError, ValueError):
@@ -122,6 +123,19 @@ def _bucket_curve(recs: list[dict]) -> tuple[np.ndarray, np.ndarray] | None:
     return sizes, exactly[sizes - 1] * sizes / len(rank)
 
 
+def save_figure(fig, path: Path, dpi: int) -> None:
+    """Lay out, write (atomically) and close a matplotlib figure."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
 def _plt():
     import matplotlib
 
@@ -131,7 +145,7 @@ def _plt():
     return plt
 
 
-def tradeoff_figure(groups: dict[tuple, list[dict]], dense: dict[tuple, dict], baselines: list[dict[str, Any]]):
+def tradeoff_figure(groups: dict[tuple, list[ResultRecord]], dense: dict[tuple, ResultRecord], baselines: list[ResultRecord]):
     """The trade-off scatter (a matplotlib Figure; the caller saves or closes it)."""
     fig, ax = _plt().subplots(figsize=(9.5, 5.5))
     handles = _tradeoff(ax, groups, dense, baselines)
@@ -139,7 +153,7 @@ def tradeoff_figure(groups: dict[tuple, list[dict]], dense: dict[tuple, dict], b
     return fig
 
 
-def code_usage_figure(groups: dict[tuple, list[dict]]):
+def code_usage_figure(groups: dict[tuple, list[ResultRecord]]):
     """Codes used per level and variant (a Figure), or None when no record has ``codes_used``."""
     n_ds = len({k[0] for k in groups})
     labels, usage = [], []
@@ -163,7 +177,7 @@ def code_usage_figure(groups: dict[tuple, list[dict]]):
     return fig
 
 
-def buckets_figure(groups: dict[tuple, list[dict]]):
+def buckets_figure(groups: dict[tuple, list[ResultRecord]]):
     """Bucket sizes of every variant's search IDs (a Figure), or None when no IDs can be read.
     Variants with identical curves share one line (their names joined by " = ")."""
     n_ds = len({k[0] for k in groups})
@@ -200,8 +214,8 @@ def buckets_figure(groups: dict[tuple, list[dict]]):
     return fig
 
 
-def write_figures(out: Path, groups: dict[tuple, list[dict]], dense: dict[tuple, dict],
-                  baselines: list[dict[str, Any]]) -> list[str]:
+def write_figures(out: Path, groups: dict[tuple, list[ResultRecord]], dense: dict[tuple, ResultRecord],
+                  baselines: list[ResultRecord]) -> list[str]:
     """Write the figures into ``out``; returns their file names (module docstring)."""
     made = []
     for name, fig in (("tradeoff.png", tradeoff_figure(groups, dense, baselines)),

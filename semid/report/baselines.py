@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from semid.experiment.records import ResultRecord, as_records
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["baseline_table"]
@@ -65,14 +67,15 @@ def _cell(value: float | None, test: tuple[float, float] | None, n_tests: int) -
     return f"{value:.3f} {mark} (p {pb:.1g})"
 
 
-def baseline_table(groups: dict[tuple, list[dict[str, Any]]], records: list[dict[str, Any]]) -> list[str]:
+def baseline_table(groups: dict[tuple, list[ResultRecord]], records: list[ResultRecord | dict[str, Any]]) -> list[str]:
     """Markdown lines of the table (module docstring); empty when there are no baselines."""
-    rand = {}
+    records = as_records(records)
+    rand: dict[str, list[str]] = {}
     for r in records:
-        if r.get("kind") == "random" and r.get("eval_dir"):
-            rand.setdefault(r["dataset"], []).append(r["eval_dir"])
-    pop = {r["dataset"]: r["eval_dir"] for r in records if r.get("kind") == "popularity" and r.get("eval_dir")}
-    dense = {(r["dataset"], r.get("embedding")): r for r in records if r.get("kind") == "dense"}
+        if r.kind == "random" and r.eval_dir:
+            rand.setdefault(r.dataset, []).append(r.eval_dir)
+    pop = {r.dataset: r.eval_dir for r in records if r.kind == "popularity" and r.eval_dir}
+    dense = {(r.dataset, r.embedding): r for r in records if r.kind == "dense"}
     if not rand and not pop:
         return []
     base_vals: dict[tuple[str, str, str], pd.Series | None] = {}
@@ -84,10 +87,10 @@ def baseline_table(groups: dict[tuple, list[dict[str, Any]]], records: list[dict
     rows = []
     for key, recs in groups.items():
         ds = key[0]
-        hits = _hits([r["eval_dir"] for r in recs if r.get("eval_dir")])
+        hits = _hits([r.eval_dir for r in recs if r.eval_dir])
         s = _mean_values(hits, "search_recall@30")
         rc = _mean_values(hits, "rec_recall@30")
-        emb = str(recs[0].get("embedding") or "")
+        emb = str(recs[0].embedding or "")
         d = dense.get((ds, emb)) or dense.get((ds, emb.split("+")[0]), {})  # separate / prefix-share: the search side
         rows.append((key, recs, s, rc, d,
                      _test(s, base_vals.get((ds, "random", "search_recall@30"))),
