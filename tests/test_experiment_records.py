@@ -10,7 +10,7 @@ import pytest
 
 from semid.config import from_dict
 from semid.experiment import ExperimentConfig
-from semid.experiment.layout import RunLayout, variant_slug
+from semid.experiment.layout import RunLayout, keyed, variant_slug
 from semid.experiment.pipeline import Pipeline, plan_variants
 from semid.experiment.records import ResultRecord
 from semid.experiment.results import load_results
@@ -94,6 +94,7 @@ def test_the_layout_names_every_folder_relative_to_the_run():
     assert lay.rel(lay.dense_eval("d", "e")) == "d/eval/dense-e"
     assert lay.rel(lay.random_eval("d", 4)) == "d/eval/random-ids__s4"
     assert RunLayout.ids_beside("runs/x/d/eval/r__q__none__s0") == Path("runs/x/d/ids/r__q__none__s0")
+    assert keyed(lay.ids("d", "s"), "0123456789abcdef") == Path("runs/x/d/ids/s@01234567")
 
 
 def test_the_generative_record_reads_the_ids_diagnostics_and_the_training_budget(tmp_path):

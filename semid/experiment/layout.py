@@ -23,7 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunLayout", "variant_slug"]
+__all__ = ["RunLayout", "variant_slug", "keyed", "KEY_SEP"]
+
+#: between a stage folder's name and its key: ``<folder>@<key8>``
+KEY_SEP = "@"
+
+
+def keyed(folder: Path, key: str) -> Path:
+    """Where the stage ``folder`` with ``key`` lives: ``<folder>@<key8>`` (``folder`` is the symlink
+    to the one the latest run used)."""
+    return folder.with_name(f"{folder.name}{KEY_SEP}{key[:8]}")
 
 
 def variant_slug(row: str, quantizer: str, collisions: str, seed: int) -> str:

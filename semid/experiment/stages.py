@@ -30,6 +30,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from semid.experiment.layout import keyed
 from semid.io import hash_json, read_json, write_json
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ __all__ = ["StageCache", "StageRecord", "describe_files", "check_files", "file_d
 
 MARKER = "stage.json"
 PENDING = "stage.pending.json"
-SEP = "@"
 SMALL_FILE = 8 << 20  # hashed whole up to this size
 ENDS = 1 << 20  # bigger files: size + first and last MiB (reading GBs of checkpoints on every reuse is too slow)
 SKIP_DIRS = ("checkpoints",)  # training scratch, gone once the stage completes
@@ -106,8 +106,7 @@ class StageCache:
 
     def folder(self, rel: str, key: str) -> Path:
         """Where the stage ``rel`` with ``key`` lives: ``root/<rel>@<key8>``."""
-        link = self.root / rel
-        return link.with_name(f"{link.name}{SEP}{key[:8]}")
+        return keyed(self.root / rel, key)
 
     @staticmethod
     def _problem(path: Path, key: str) -> str | None:
