@@ -76,6 +76,23 @@ def test_report_cli_with_readme(run_dir, tmp_path):
     assert "results table" in out and "rq-vae-naive" in readme.read_text()
 
 
+def test_report_of_a_folder_without_results_is_a_one_line_error(tmp_path, capsys):
+    from semid.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "results.json does not exist" in err and "semid run" in err and "Traceback" not in err
+
+
+def test_report_of_a_results_file_with_a_bad_record_names_the_file(tmp_path, capsys):
+    from semid.cli import main
+
+    (tmp_path / "results.json").write_text(json.dumps({"name": "x", "records": [{"kind": "nope", "dataset": "d"}]}))
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "results.json" in err and "unknown kind 'nope'" in err
+
+
 def _eval(path, ranks_search, ranks_rec):
     """An eval directory with hits: example i of each task hit at the given rank (-1 = miss)."""
     import pandas as pd
