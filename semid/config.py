@@ -73,11 +73,17 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise TypeError(f"{where}: expected an integer, got {value!r}")
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # "x": name the key, not just int()'s complaint
+            raise TypeError(f"{where}: expected an integer, got {value!r}") from None
     if tp is float:
         if isinstance(value, bool):
             raise TypeError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            return float(value)
+        except ValueError:
+            raise TypeError(f"{where}: expected a number, got {value!r}") from None
     if tp is str:
         if not isinstance(value, str):
             raise TypeError(f"{where}: expected text, got {value!r}")

@@ -46,6 +46,9 @@ from typing import Any
 
 from semid.config import apply_overrides, from_dict, load_config_file, to_dict
 from semid.data.sources import DATA_SOURCES
+
+# validate.py imports this module's classes for type checking only: no import cycle
+from semid.experiment.validate import check_at, validate_experiment  # noqa: E402  (re-exported)
 from semid.generative.config import DEFAULT_BEAM_SIZE, DEFAULT_K
 from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
 from semid.ids.collisions import COLLISION_MODES, DEFAULT_COLLISIONS
@@ -58,6 +61,7 @@ __all__ = [
     "QuantizerSpec",
     "IDOptions",
     "EvalOptions",
+    "ScaleTestOptions",
     "ExperimentConfig",
     "load_experiment_config",
     "validate_experiment",
@@ -216,8 +220,14 @@ class QuantizerSpec:
             raise ValueError(f"quantizer {self.method!r}: codebook_size must be >= 2, got {self.codebook_size!r}")
 
     @property
+    def method_label(self) -> str:
+        """The method and preset, e.g. ``rq-vae-robust``."""
+        return f"{self.method}-{self.preset}" if self.preset else self.method
+
+    @property
     def label(self) -> str:
-        base = f"{self.method}-{self.preset}" if self.preset else self.method
+        """:attr:`method_label`, with the ID size when this quantizer sets its own (``rq-kmeans-3x256``)."""
+        base = self.method_label
         return base if self.levels is None else f"{base}-{self.levels}x{self.codebook_size}"
 
     def id_options(self, ids: IDOptions) -> IDOptions:
@@ -258,6 +268,29 @@ class EvalOptions:
 
 
 @dataclass
+class ScaleTestOptions:
+    """[scale_test]: read by ``semid study rqvae --config`` only (the runner ignores it). An unset field
+    takes the study's own default (its command line, see ``semid study rqvae --help``)."""
+
+    seeds: list[int] | None = field(default=None, metadata={"help": "quantizer seeds of the quantizer-only study"})
+    k: int | None = field(default=None, metadata={"help": "list length of the oracle ceilings"})
+    paper_n_items: int | None = field(default=None, metadata={
+        "help": "catalogue size of the ID-space arithmetic (the paper's 62,138 movies)"})
+    zipf_exponent: float | None = field(default=None, metadata={
+        "help": "simulated popularity for embedding sets without interactions"})
+    options: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={
+        "help": "quantizer label (rq-kmeans, rq-vae-naive, ...) -> options over its [[quantizers]] options"})
+
+    def __post_init__(self) -> None:
+        for name in ("k", "paper_n_items"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"scale_test.{name} must be >= 1 or absent, got {v}")
+        if self.seeds is not None and not self.seeds:
+            raise ValueError("scale_test.seeds must not be empty; remove it for the study's default seeds")
+
+
+@dataclass
 class ExperimentConfig:
     name: str = "experiment"
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -272,7 +305,7 @@ class ExperimentConfig:
     evaluate: EvalOptions = field(default_factory=EvalOptions)
     dense_baselines: bool = True
     random_baseline: bool = True
-    scale_test: dict[str, Any] = field(default_factory=dict)
+    scale_test: ScaleTestOptions = field(default_factory=ScaleTestOptions)
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -304,6 +337,10 @@ class ExperimentConfig:
             for r in q.only_schemes:
                 if r not in rows:
                     raise ValueError(f"quantizer {q.label!r}: only_schemes {r!r} is not a scheme row; rows: {rows}")
+        labels = sorted({q.method_label for q in self.quantizers})
+        for label in self.scale_test.options:
+            if label not in labels:
+                raise ValueError(f"config: scale_test.options.{label} names no quantizer; quantizers: {labels}")
         for d in self.datasets:
             self.ids_for(d)  # unknown keys or bad sizes fail here, not at the first variant
 
@@ -316,85 +353,12 @@ class ExperimentConfig:
         return {**self.train, **dataset.train}
 
 
-def _check(where: str, what: str, fn: Any) -> Any:
-    """``fn()``; a ValueError/TypeError it raises is re-raised naming ``where`` (the file) and
-    ``what`` (the table), unless its message already starts with ``where``."""
-    try:
-        return fn()
-    except (ValueError, TypeError) as exc:
-        msg = str(exc)
-        raise type(exc)(msg if msg.startswith(where) else f"{where}: {what}: {msg}") from None
-
-
-def validate_experiment(cfg: ExperimentConfig, where: str = "config") -> None:
-    """Check every part of ``cfg`` against the registries and the options dataclasses, before any
-    stage runs: embedding methods and their options, quantizer methods, presets and options (one
-    quantizer is built per dataset's ID sizes), [train] (a TrainConfig per dataset and seed) and
-    synthetic dataset options. A bad name or value raises a ValueError/TypeError naming ``where``,
-    the table and the valid choices. Imports only light modules (no model is loaded)."""
-    import inspect
-
-    from semid.embed.registry import get_embedder, make_config
-    from semid.generative.config import TrainConfig
-    from semid.ids.base import get_quantizer_class, level_sizes_for
-    from semid.ids.build import build_ids
-
-    for name, spec in cfg.embeddings.items():
-        at = f"[embeddings.{name}]"
-        _check(where, at, lambda spec=spec: get_embedder(spec.method))
-        _check(where, at, lambda spec=spec: make_config(spec.method, dict(spec.options)))
-        n_inputs = get_embedder(spec.method).n_inputs
-        if len(spec.inputs) != n_inputs:
-            raise ValueError(f"{where}: {at}: method {spec.method!r} takes {n_inputs} input embedding(s), "
-                             f"got inputs = {spec.inputs}")
-    build_params = set(inspect.signature(build_ids).parameters) - {"embeddings", "method", "preset", "seed",
-                                                                      "levels", "codebook_size", "scheme",
-                                                                      "collisions", "popularity", "show_progress",
-                                                                      "method_kwargs"}
-    for q in cfg.quantizers:
-        at = f"[[quantizers]] {q.label!r}"
-        _check(where, at, lambda q=q: get_quantizer_class(q.method))
-        cls = get_quantizer_class(q.method)
-        opts = {k: v for k, v in q.options.items() if k not in build_params}
-        if q.preset is not None:
-            opts["preset"] = q.preset
-        for d in cfg.datasets:
-            ids = q.id_options(cfg.ids_for(d))
-            sizes = level_sizes_for(ids.codebook_size, ids.levels)
-            _check(where, at, lambda cls=cls, sizes=sizes, opts=opts: cls(
-                levels=len(sizes), codebook_size=sizes, seed=0, show_progress=False, **opts))
-    for d in cfg.datasets:
-        for seed in cfg.seeds:
-            at = "[train]" if not d.train else f"[train] with datasets.{d.name}.train"
-            _check(where, at, lambda d=d, seed=seed, at=at: from_dict(TrainConfig, {**cfg.train_for(d), "seed": seed},
-                                                               where=f"{where}: {at}"))
-        if d.source == "synthetic":
-            from semid.data.synthetic import SyntheticConfig
-
-            from_dict(SyntheticConfig, {"seed": d.seed, "min_history": d.min_history, **d.options},
-                      where=f"{where}: datasets.{d.name}.options")
-        elif d.source == "files":
-            for key, file in d.file_paths().items():
-                if file is not None and not Path(file).is_file():
-                    fld = "queries_file" if key == "queries" else key
-                    how = f"{fld} = \"...\"" if getattr(d, fld) else f"path (or {fld} = \"...\")"
-                    raise FileNotFoundError(f"{where}: datasets.{d.name}: the {key} file {file!r} does not exist; "
-                                            f"set {how} to your file (CSV, TSV, Parquet or JSON Lines)")
-        elif d.path is not None and not Path(d.path).exists():
-            what = "a MovieLens folder or use download = \"ml-latest-small\"" if d.source == "movielens" else \
-                "the directory holding the reviews_<Category>_5 and meta_<Category> files"
-            raise FileNotFoundError(f"{where}: datasets.{d.name}.path {d.path!r} does not exist; point it at {what}")
-        if d.source == "amazon" and d.meta is not None and not Path(d.meta).is_file():
-            raise FileNotFoundError(f"{where}: datasets.{d.name}.meta {d.meta!r} does not exist; point it at the "
-                                    "meta_<Category>.json(.gz) file or remove it to use the one beside the reviews")
-
-
 def load_experiment_config(path: str, overrides: list[str] | None = None) -> ExperimentConfig:
     """Read a TOML/YAML/JSON experiment config, apply ``a.b=c`` overrides and validate all of it
     (:func:`validate_experiment`) before anything runs."""
     data = load_config_file(path)
     if overrides:
         data = apply_overrides(data, overrides)
-    cfg = _check(str(path), "config", lambda: from_dict(ExperimentConfig, data, where=str(path)))
+    cfg = check_at(str(path), "config", lambda: from_dict(ExperimentConfig, data, where=str(path)))
     validate_experiment(cfg, where=str(path))
     return cfg

@@ -6,6 +6,7 @@ import argparse
 import logging
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -123,42 +124,60 @@ def _ablation(args: argparse.Namespace) -> int:
     return 0
 
 
-def _study(args: argparse.Namespace) -> int:
-    from semid.config import load_config_file
-    from semid.io import read_json, write_json
-    from semid.studies.rqvae import DEFAULT_METHODS, load_embedding_set, run_quantizer_study
-    from semid.studies.rqvae_downstream import downstream_results
+@dataclass
+class StudySettings:
+    """What `semid study rqvae` fits: quantizers, ID size, seeds, ceiling k, Zipf exponent, paper catalogue size."""
 
-    _set_threads(args.threads)
-    scale: dict[str, Any] = {}
-    methods = list(DEFAULT_METHODS)
-    levels, codebook = args.levels, args.codebook_size
+    methods: list[Any]
+    levels: int
+    codebook: int
+    seeds: list[int]
+    k: int
+    zipf: float
+    paper_n_items: int
+
+
+def _study_settings(args: argparse.Namespace) -> StudySettings:
+    """The command line's settings, or with ``--config`` the typed config's [[quantizers]] and [ids], with
+    its [scale_test] (validated on load) over -k and --zipf-exponent and under an explicit --seeds."""
+    from semid.studies.rqvae import DEFAULT_METHODS, PAPER_N_ITEMS, MethodSpec
+
+    s = StudySettings(list(DEFAULT_METHODS), args.levels, args.codebook_size, args.seeds, args.k, args.zipf_exponent,
+                      PAPER_N_ITEMS)
     if args.config:
-        cfg = load_config_file(args.config)
-        scale = dict(cfg.get("scale_test") or {})
-        opts = scale.get("options") or {}
-        if cfg.get("quantizers"):
-            from semid.studies.rqvae import MethodSpec
+        from semid.experiment import load_experiment_config
 
-            methods = []
-            for q in cfg["quantizers"]:
-                label = f"{q['method']}-{q['preset']}" if q.get("preset") else q["method"]
-                methods.append(MethodSpec(label, q["method"], q.get("preset"), {**q.get("options", {}), **opts.get(label, {})}))
-        levels = int(cfg.get("ids", {}).get("levels", levels))
-        codebook = int(cfg.get("ids", {}).get("codebook_size", codebook))
+        cfg = load_experiment_config(args.config)
+        scale = cfg.scale_test
+        s.methods = [MethodSpec(q.method_label, q.method, q.preset, {**q.options, **scale.options.get(q.method_label, {})})
+                     for q in cfg.quantizers]
+        s.levels, s.codebook = cfg.ids.levels, cfg.ids.codebook_size
+        s.seeds = args.seeds if args.seeds is not None else scale.seeds
+        s.k, s.zipf = scale.k or s.k, scale.zipf_exponent if scale.zipf_exponent is not None else s.zipf
+        s.paper_n_items = scale.paper_n_items or s.paper_n_items
+    if s.seeds is None:
+        s.seeds = [0, 1, 2]
     if args.methods:
-        known = {m.label: m for m in methods}
+        known = {m.label: m for m in s.methods}
         bad = [m for m in args.methods if m not in known]
         if bad:
             raise ValueError(f"--methods {bad} unknown; valid: {sorted(known)}")
-        methods = [known[m] for m in args.methods]
-    seeds = args.seeds if args.seeds is not None else list(scale.get("seeds", [0, 1, 2]))
-    k = int(scale.get("k", args.k))
-    zipf = float(scale.get("zipf_exponent", args.zipf_exponent))
+        s.methods = [known[m] for m in args.methods]
+    return s
+
+
+def _study(args: argparse.Namespace) -> int:
+    from semid.io import read_json, write_json
+    from semid.studies.rqvae import load_embedding_set, run_quantizer_study
+    from semid.studies.rqvae_downstream import downstream_results
+
+    _set_threads(args.threads)
+    st = _study_settings(args)
+    levels, codebook, k, zipf = st.levels, st.codebook, st.k, st.zipf
     sets = [load_embedding_set(n, p, d, zipf_exponent=zipf) for n, p, d in map(_parse_set, args.embeddings)]
 
     cached_record = _cached_record_fn(Path(args.cache), levels, codebook, k, args.cached_only, not args.no_progress)
-    study = run_quantizer_study(sets, methods, seeds, levels, codebook, k, int(scale.get("paper_n_items", 62_138)),
+    study = run_quantizer_study(sets, st.methods, st.seeds, levels, codebook, k, st.paper_n_items,
                                 zipf, show_progress=not args.no_progress, record_fn=cached_record)
     study["command"] = _command_line("rqvae")
     study["config"] = args.config
@@ -255,7 +274,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "for downstream recall; write the Markdown report, figures and study.json.",
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_fit_args(r, "runs/study/cache")
-    r.add_argument("--config", default=None, help="experiment config whose [[quantizers]], [ids], [scale_test] to use")
+    r.add_argument("--config", default=None, help="experiment config whose [[quantizers]], [ids] (over --levels and "
+                   "--codebook-size) and [scale_test] to use; validated as `semid run` validates it")
     r.add_argument("--run", default=None, help="a `semid run` directory of that config (downstream recall)")
     r.add_argument("--ablation", default=None, help="an ablation.json of `semid study rqvae-ablation` for the report")
     r.add_argument("--seeds", type=int, nargs="+", default=None, help="quantizer seeds (default: config or 0 1 2)")
