@@ -15,11 +15,13 @@ from semid.experiment.config import (
     EvalOptions,
     ExperimentConfig,
     IDOptions,
+    QuantizerSpec,
     SchemeSpec,
 )
 from semid.generative.config import DEFAULT_BEAM_SIZE, DEFAULT_K
 from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
 from semid.ids.collisions import DEFAULT_BUCKET_ORDER, DEFAULT_COLLISIONS
+from semid.ids.quantizers import DEFAULT_QUANTIZER
 from semid.ids.schemes import DEFAULT_SCHEME
 
 
@@ -39,14 +41,16 @@ def test_the_id_defaults_are_the_same_in_build_ids_the_cli_and_the_config():
 
     args = _parser(cli, "ids", "build", "--out", "x")
     got = {
-        "build_ids": [_default(build.build_ids, p) for p in ("levels", "codebook_size", "scheme", "collisions",
-                                                               "bucket_order")],
-        "semid ids build": [args.levels, args.codebook_size[0], args.scheme, args.collisions, args.bucket_order],
-        "config": [IDOptions().levels, IDOptions().codebook_size, SchemeSpec("r", embedding="e").scheme,
-                   ExperimentConfig(datasets=[DatasetSpec("d")]).collisions[0]],
+        "build_ids": [_default(build.build_ids, p) for p in ("method", "levels", "codebook_size", "scheme",
+                                                               "collisions", "bucket_order")],
+        "semid ids build": [args.method, args.levels, args.codebook_size[0], args.scheme, args.collisions,
+                            args.bucket_order],
+        "config": [QuantizerSpec().method, IDOptions().levels, IDOptions().codebook_size,
+                   SchemeSpec("r", embedding="e").scheme, ExperimentConfig(datasets=[DatasetSpec("d")]).collisions[0]],
     }
-    want = [DEFAULT_LEVELS, DEFAULT_CODEBOOK_SIZE, DEFAULT_SCHEME, DEFAULT_COLLISIONS, DEFAULT_BUCKET_ORDER]
-    assert want == [2, 256, "shared", "suffix", "auto"]  # the paper's 2 x 256, TIGER's suffix: unchanged
+    want = [DEFAULT_QUANTIZER, DEFAULT_LEVELS, DEFAULT_CODEBOOK_SIZE, DEFAULT_SCHEME, DEFAULT_COLLISIONS,
+            DEFAULT_BUCKET_ORDER]
+    assert want == ["rq-kmeans", 2, 256, "shared", "suffix", "auto"]  # the paper's RQ-KMeans 2 x 256: unchanged
     for where, values in got.items():
         assert values == want[:len(values)], where  # the config has no bucket order (build_ids' "auto")
 

@@ -52,6 +52,7 @@ from semid.experiment.validate import check_at, validate_experiment  # noqa: E40
 from semid.generative.config import DEFAULT_BEAM_SIZE, DEFAULT_K
 from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
 from semid.ids.collisions import COLLISION_MODES, DEFAULT_COLLISIONS
+from semid.ids.quantizers import DEFAULT_QUANTIZER
 from semid.ids.schemes import DEFAULT_SCHEME, SCHEMES
 
 __all__ = [
@@ -200,7 +201,7 @@ class SchemeSpec:
 
 @dataclass
 class QuantizerSpec:
-    method: str = field(default="rq-kmeans", metadata={"help": "rq-kmeans | rq-vae | rlfq | dict"})
+    method: str = field(default=DEFAULT_QUANTIZER, metadata={"help": "rq-kmeans | rq-vae | rlfq | dict"})
     preset: str | None = field(default=None, metadata={"help": "rq-vae preset: naive | robust"})
     options: dict[str, Any] = field(default_factory=dict, metadata={"help": "extra quantizer options"})
     only_schemes: list[str] = field(default_factory=list, metadata={"help": "restrict to these scheme rows"})

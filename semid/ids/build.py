@@ -31,6 +31,7 @@ from semid.ids.collisions import (
     resolve_bucket_order,
 )
 from semid.ids.diagnostics import id_diagnostics
+from semid.ids.quantizers import DEFAULT_QUANTIZER
 from semid.ids.schemes import DEFAULT_SCHEME, fit_scheme, get_scheme, prepare_embeddings
 from semid.ids.types import SemanticIDs
 
@@ -72,7 +73,7 @@ def load_quantizers(path: str | os.PathLike) -> dict[str, Quantizer]:
 def build_ids(
     embeddings: dict[str, np.ndarray] | np.ndarray,
     scheme: str = DEFAULT_SCHEME,
-    method: str = "rq-kmeans",
+    method: str = DEFAULT_QUANTIZER,
     levels: int = DEFAULT_LEVELS,
     codebook_size: int | list[int] = DEFAULT_CODEBOOK_SIZE,
     collisions: str = DEFAULT_COLLISIONS,

@@ -163,7 +163,10 @@ def register(subparsers: Any) -> None:
         DEFAULT_BUCKET_ORDER,
         DEFAULT_COLLISIONS,
     )
-    from semid.ids.quantizers import QUANTIZERS  # names and help only: imports no quantizer
+    from semid.ids.quantizers import (  # names and help only: imports no quantizer
+        DEFAULT_QUANTIZER,
+        QUANTIZERS,
+    )
     from semid.ids.schemes import DEFAULT_SCHEME, SCHEMES
 
     p = subparsers.add_parser("ids", help="build and inspect Semantic IDs")
@@ -176,7 +179,8 @@ def register(subparsers: Any) -> None:
                    help="an embeddings dir or a float32 .npy; two (search, rec) for separate/prefix-share")
     b.add_argument("--search-embeddings", metavar="FILE_OR_DIR", help="search embeddings (separate/prefix-share)")
     b.add_argument("--rec-embeddings", metavar="FILE_OR_DIR", help="rec embeddings (separate/prefix-share)")
-    b.add_argument("--method", default="rq-kmeans", help="quantizer (default rq-kmeans): " + _entries_help(QUANTIZERS))
+    b.add_argument("--method", default=DEFAULT_QUANTIZER,
+                   help=f"quantizer (default {DEFAULT_QUANTIZER}): " + _entries_help(QUANTIZERS))
     b.add_argument("--scheme", default=DEFAULT_SCHEME, choices=SCHEMES.names(),
                    help=f"ID scheme (default {DEFAULT_SCHEME}): " + _entries_help(SCHEMES))
     b.add_argument("--levels", type=int, default=DEFAULT_LEVELS, help=f"quantizer levels (default {DEFAULT_LEVELS})")

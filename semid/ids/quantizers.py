@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from semid.registry import Registry, check_name_attribute
 
-__all__ = ["QUANTIZERS"]
+__all__ = ["QUANTIZERS", "DEFAULT_QUANTIZER"]
+
+#: The quantizer when none is given (build_ids, `semid ids build --method`, a config's [[quantizers]] method)
+DEFAULT_QUANTIZER = "rq-kmeans"
 
 # values are Quantizer subclasses; not annotated as such, since importing semid.ids.base here, even
 # for type checking only, would make base <-> quantizers an import cycle
