@@ -39,8 +39,11 @@ Then `semid study rqvae-report --ablation OUT/ablation.json` puts the table into
 REPORT_EPILOG = """examples:
   # the committed report, from the committed JSON
   semid study rqvae-report --ablation docs/results/rqvae-ablation/ablation.json
-  # with the downstream numbers of a new run
+  # with the downstream numbers of a new run (also saved into FIGURES/study.json)
   semid study rqvae-report --ablation docs/results/rqvae-ablation/ablation.json --run runs/rqvae-study
+  # one run per dataset (a dataset in two runs is an error), written elsewhere
+  semid study rqvae-report --ablation docs/results/rqvae-ablation/ablation.json --run runs/rqvae-study \\
+      --run runs/rqvae-study-beauty --out /tmp/r/report.md --figures /tmp/r/figures
 """
 
 
@@ -169,7 +172,7 @@ def _study_settings(args: argparse.Namespace) -> StudySettings:
 def _study(args: argparse.Namespace) -> int:
     from semid.io import read_json, write_json
     from semid.studies.rqvae import load_embedding_set, run_quantizer_study
-    from semid.studies.rqvae_downstream import downstream_results
+    from semid.studies.rqvae_downstream import downstream_runs
 
     _set_threads(args.threads)
     st = _study_settings(args)
@@ -181,7 +184,7 @@ def _study(args: argparse.Namespace) -> int:
                                 zipf, show_progress=not args.no_progress, record_fn=cached_record)
     study["command"] = _command_line("rqvae")
     study["config"] = args.config
-    down = downstream_results(args.run, k) if args.run else None
+    down = downstream_runs(args.run, k) if args.run else None
     out = Path(args.out)
     fig_dir = Path(args.figures) if args.figures else out.parent / "figures" / "rqvae"
     write_json(fig_dir / "study.json", {"study": study, "downstream": down})
@@ -206,25 +209,25 @@ def _write_report(study: dict[str, Any], down: dict[str, Any] | None, ablation: 
 
 
 def _report(args: argparse.Namespace) -> int:
-    from semid.io import read_json
-    from semid.studies.rqvae_downstream import downstream_results
+    from semid.io import read_json, write_json
+    from semid.studies.rqvae_downstream import as_merged, downstream_runs
 
     path = Path(args.study)
     if not path.exists():
         raise FileNotFoundError(f"--study {path} does not exist; write it with `semid study rqvae` (it saves "
                                 "FIGURES/study.json)")
     saved = read_json(path)
-    study, down = saved["study"], saved.get("downstream")
+    study, down = saved["study"], as_merged(saved.get("downstream"))
+    fig_dir = Path(args.figures) if args.figures else path.parent
     if args.run:
-        down = downstream_results(args.run, int(study["k"]))
-        if down is None:
-            raise FileNotFoundError(f"--run {args.run} has no results.json; finish `semid run` there first")
+        down = downstream_runs(args.run, int(study["k"]))
     ablation = None
     if args.ablation:
         if not Path(args.ablation).exists():
             raise FileNotFoundError(f"--ablation {args.ablation} does not exist; write it with `semid study rqvae-ablation`")
         ablation = read_json(args.ablation)
-    fig_dir = Path(args.figures) if args.figures else path.parent
+    if args.run:
+        write_json(fig_dir / "study.json", {**saved, "downstream": down})  # the report's raw numbers
     _write_report(study, down, ablation, Path(args.out), fig_dir, _command_line("rqvae-report"))
     return 0
 
@@ -276,7 +279,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_fit_args(r, "runs/study/cache")
     r.add_argument("--config", default=None, help="experiment config whose [[quantizers]], [ids] (over --levels and "
                    "--codebook-size) and [scale_test] to use; validated as `semid run` validates it")
-    r.add_argument("--run", default=None, help="a `semid run` directory of that config (downstream recall)")
+    r.add_argument("--run", action="append", default=None, metavar="RUN",
+                   help="a `semid run` directory of that config (downstream recall); repeatable, one per dataset")
     r.add_argument("--ablation", default=None, help="an ablation.json of `semid study rqvae-ablation` for the report")
     r.add_argument("--seeds", type=int, nargs="+", default=None, help="quantizer seeds (default: config or 0 1 2)")
     r.add_argument("--methods", nargs="+", default=None, help="labels to fit, e.g. rq-kmeans rq-vae-naive rq-vae-robust")
@@ -311,7 +315,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     rep.add_argument("--study", default="docs/figures/rqvae/study.json", help="study.json of `semid study rqvae`")
     rep.add_argument("--ablation", default=None, help="ablation.json of `semid study rqvae-ablation`")
-    rep.add_argument("--run", default=None, help="a `semid run` directory: replaces the downstream results in --study")
+    rep.add_argument("--run", action="append", default=None, metavar="RUN",
+                     help="a `semid run` directory: replaces the downstream results in --study (saved into "
+                          "FIGURES/study.json); repeatable, one run per dataset, merged")
     rep.add_argument("--out", default="docs/rqvae-vs-rqkmeans.md", help="report path (appendix: <stem>-appendix.md)")
     rep.add_argument("--figures", default=None, help="figure dir (default: the --study file's folder)")
     rep.set_defaults(func=_report)

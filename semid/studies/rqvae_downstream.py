@@ -12,10 +12,49 @@ import numpy as np
 from semid.experiment.layout import RunLayout, variant_slug
 from semid.experiment.results import load_results
 from semid.studies.rqvae import _dataset_target_weights, _hits_target_weights, task_ceilings
+from semid.studies.rqvae_paired import paired_family, resolve
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["downstream_results"]
+__all__ = ["downstream_results", "downstream_runs", "as_merged"]
+
+
+def downstream_runs(run_dirs: list[str | Path], k: int = 30) -> dict[str, Any]:
+    """:func:`downstream_results` of several runs (one per dataset, say) merged into one dict.
+
+    ``runs``: each run's path and setup; ``groups``, ``baselines`` and ``collision_tests``: every
+    run's, together; ``families`` and ``missing``: per dataset. A dataset may come from one run
+    only (ValueError naming both runs); a run without ``results.json`` is a FileNotFoundError.
+    """
+    merged: dict[str, Any] = {"runs": [], "groups": [], "collision_tests": [], "baselines": [], "families": {},
+                              "missing": {}}
+    owner: dict[str, str] = {}
+    for run_dir in run_dirs:
+        down = downstream_results(run_dir, k)
+        if down is None:
+            raise FileNotFoundError(f"--run {run_dir} has no results.json; it is not a `semid run` directory, or no "
+                                    "variant of it has finished yet (run `semid run CONFIG --out RUN` first)")
+        for ds in sorted(down["families"]):
+            if ds in owner:
+                raise ValueError(f"dataset {ds!r} is in two runs, {owner[ds]} and {run_dir}; pass one --run per "
+                                 "dataset (or drop one of them)")
+            owner[ds] = str(run_dir)
+        merged["runs"].append({"run": down["run"], "setup": down["setup"], "datasets": sorted(down["families"])})
+        for key in ("groups", "collision_tests", "baselines"):
+            merged[key] += down[key]
+        merged["families"].update(down["families"])
+        merged["missing"].update(down["missing"])
+    return merged
+
+
+def as_merged(down: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``down`` in the form of :func:`downstream_runs` (a study.json written before it holds one run's
+    :func:`downstream_results`: its datasets get no family of tests)."""
+    if not down or "runs" in down:
+        return down
+    datasets = sorted({g["dataset"] for g in down.get("groups") or []})
+    return {**down, "runs": [{"run": down.get("run"), "setup": down.get("setup") or {}, "datasets": datasets}],
+            "families": down.get("families") or {}, "missing": down.get("missing") or {}}
 
 
 def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | None:
@@ -36,11 +75,12 @@ def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | Non
     layout = RunLayout(run_dir)
     if not layout.results.exists():
         return None
-    all_recs = [r.to_dict() for r in load_results(run_dir).records]  # typed on reading; the study keeps dicts
+    all_recs = [_resolved(run_dir, r.to_dict()) for r in load_results(run_dir).records]  # the study keeps dicts
     recs = [_with_recall_at_1(r) for r in all_recs if r.get("kind") == "generative"]
     cfg = read_json(layout.config) if layout.config.exists() else {}
     out: dict[str, Any] = {"run": str(run_dir), "setup": _run_setup(run_dir, cfg), "groups": [],
                            "collision_tests": [], "baselines": [r for r in all_recs if r.get("kind") != "generative"]}
+    out["families"], out["missing"] = _families(all_recs, cfg, k)
     metrics = [f"search_recall@{k}", f"rec_recall@{k}", "search_recall@1", "rec_recall@1"]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in recs:
@@ -76,6 +116,32 @@ def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | Non
             continue
         out["collision_tests"] += [{"dataset": dataset, "quantizer": q, **t} for t in tests]
     return out
+
+
+def _resolved(run_dir: Path, r: dict[str, Any]) -> dict[str, Any]:
+    """The record with its artifact folders found inside ``run_dir`` (:func:`rqvae_paired.resolve`); a
+    baseline record without ``eval_dir`` (an older run) gets its layout's folder when that exists."""
+    r = {**r, **{key: resolve(run_dir, r[key]) for key in ("eval_dir", "ids_dir") if r.get(key)}}
+    layout = RunLayout(run_dir)
+    default = {"random": lambda: layout.random_eval(r["dataset"], r.get("seed") or 0),
+               "popularity": lambda: layout.popularity_eval(r["dataset"])}.get(r.get("kind"))
+    if not r.get("eval_dir") and default is not None and default().exists():
+        r["eval_dir"] = str(default())
+    return r
+
+
+def _families(all_recs: list[dict[str, Any]], cfg: dict[str, Any], k: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per dataset of the run: its family of paired tests (:func:`rqvae_paired.paired_family`) and the
+    variants its config plans that have no record yet (a run still going)."""
+    from semid.report import missing_variants
+
+    datasets = sorted({r["dataset"] for r in all_recs})
+    # runs that share RUN (one process per seed) each write config.resolved.json with their own seeds:
+    # plan every seed any record of the run has
+    seeds = sorted(set(cfg.get("seeds") or []) | {int(r["seed"]) for r in all_recs if r.get("seed") is not None})
+    missing = missing_variants(all_recs, {**cfg, "seeds": seeds}) if cfg else []
+    families = {ds: paired_family([r for r in all_recs if r["dataset"] == ds], k) for ds in datasets}
+    return families, {ds: [m.split("/", 1)[1] for m in missing if m.split("/", 1)[0] == ds] for ds in datasets}
 
 
 def _with_recall_at_1(r: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +206,8 @@ def _run_ceiling(run_dir: Path, dataset: str, r: dict[str, Any], k: int) -> dict
     """
     layout = RunLayout(run_dir)
     ids_dir = layout.ids(dataset, variant_slug(r["row"], r["quantizer"], r["collisions"], r["seed"]))
+    if r.get("ids_dir") and Path(r["ids_dir"]).exists():  # the folder this record's model was trained on
+        ids_dir = Path(r["ids_dir"])
     data_dir = layout.data(dataset)
     rank_file = ids_dir / "bucket_rank_search.npy"
     if not rank_file.exists() or not data_dir.exists():

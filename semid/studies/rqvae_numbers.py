@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from semid.studies.rqvae_ablation import deciding_factors, summarize_ablation
+from semid.studies.rqvae_paired import NAIVE, REFERENCE, ROBUST, find_family_test
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PAPER_TABLE3", "by", "mean", "summary", "find_test", "learned_search", "downstream_means",
-           "gap_closed", "baselines", "ablation_findings", "has_signature", "paper_signature"]
+__all__ = ["PAPER_TABLE3", "by", "mean", "summary", "downstream_means", "gap_closed", "downstream_datasets", "answer_rows", "ablation_findings", "has_signature", "paper_signature"]
 
 # Penha et al., RecSys 2025, Table 3 (multi-task embeddings, 2 x 256): Recall@30 search / rec
 PAPER_TABLE3 = {"rq-kmeans": (0.046, 0.049), "dict": (0.019, 0.029), "rlfq": (0.018, 0.023), "rq-vae": (0.002, 0.024)}
@@ -53,21 +53,6 @@ def gap_closed(naive: float, robust: float, reference: float, min_gap: float = 0
 
 
 # ------------------------------------------------------------------ downstream
-def find_test(tests: list[dict[str, Any]], a: str, b: str, metric: str, mode: str = "example") -> dict[str, Any] | None:
-    """The test of ``a`` vs ``b`` (either order) on ``metric`` paired by ``mode``; None if absent."""
-    for t in tests:
-        if t.get("metric") == metric and t.get("pair_by") == mode and {t.get("a"), t.get("b")} == {a, b}:
-            return t
-    return None
-
-
-def learned_search(g: dict[str, Any]) -> list[str]:
-    """Quantizers of a downstream group whose model beats random IDs on search (significant, higher)."""
-    return sorted({t["a"] if t["a"] != "random-ids" else t["b"] for t in g.get("vs_random") or []
-                   if t["metric"].startswith("search") and t["significant"]
-                   and (t["mean_a"] > t["mean_b"]) == (t["a"] != "random-ids")})
-
-
 def downstream_means(g: dict[str, Any], quantizer: str, k: int = 30) -> dict[str, float]:
     """Seed means of one quantizer's generative recall in a (dataset, collisions) group."""
     rows = [r for r in g["records"] if r["quantizer"] == quantizer]
@@ -79,15 +64,34 @@ def downstream_means(g: dict[str, Any], quantizer: str, k: int = 30) -> dict[str
     return out
 
 
-def baselines(down: dict[str, Any], dataset: str, k: int = 30) -> dict[str, float]:
-    """Popularity rec and random-ID search / rec Recall@k of one dataset of a run (NaN where absent)."""
-    base = [b for b in down.get("baselines") or [] if b.get("dataset", dataset) == dataset]
-    pop = next((b.get(f"rec_recall@{k}") for b in base if b.get("kind") == "popularity"), None)
-    rnd = [b for b in base if b.get("kind") == "random"]
-    nan = float("nan")
-    return {"popularity_rec": nan if pop is None else float(pop),
-            "random_search": float(np.mean([b[f"search_recall@{k}"] for b in rnd])) if rnd else nan,
-            "random_rec": float(np.mean([b[f"rec_recall@{k}"] for b in rnd])) if rnd else nan}
+def downstream_datasets(down: dict[str, Any]) -> list[str]:
+    """The datasets of a merged downstream dict (:func:`semid.studies.rqvae_downstream.downstream_runs`), in
+    the order of its runs."""
+    out = [ds for r in down.get("runs") or [] for ds in r.get("datasets") or []]
+    return out + sorted({g["dataset"] for g in down.get("groups") or []} - set(out))
+
+
+def answer_rows(down: dict[str, Any], dataset: str, k: int = 30) -> list[dict[str, Any]]:
+    """The downstream answer of one dataset, per (collisions, task): RQ-KMeans, naive and robust Recall@k
+    (seed means), the naive vs RQ-KMeans test (``gap_test``: is naive below?), the robust vs naive test
+    (``robust_test``) of the dataset's family, and ``closed`` = (robust - naive) / (RQ-KMeans - naive),
+    the share of the gap robust closes (None when naive is not below RQ-KMeans or a quantizer is absent).
+    ``absent``: the three quantizers without records in this group."""
+    family = (down.get("families") or {}).get(dataset)
+    groups = sorted((g for g in down.get("groups") or [] if g["dataset"] == dataset),
+                    key=lambda g: (g["collisions"] != "none", g["collisions"]))
+    rows = []
+    for g in groups:
+        for task in ("search", "rec"):
+            key, c = f"{task}_recall@{k}", g["collisions"]
+            km, nv, rb = (downstream_means(g, q, k)[key] for q in (REFERENCE, NAIVE, ROBUST))
+            absent = [q for q, v in ((REFERENCE, km), (NAIVE, nv), (ROBUST, rb)) if v != v]
+            rows.append({"dataset": dataset, "collisions": c, "task": task, "metric": key, "reference": km,
+                         "naive": nv, "robust": rb, "absent": absent,
+                         "gap_test": find_family_test(family, NAIVE, REFERENCE, key, c),
+                         "robust_test": find_family_test(family, ROBUST, NAIVE, key, c),
+                         "closed": (rb - nv) / (km - nv) if not absent and km > nv else None})
+    return rows
 
 
 # ------------------------------------------------------------------ ablation

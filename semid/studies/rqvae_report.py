@@ -92,22 +92,74 @@ def _paper_sentence(ablation: dict[str, Any]) -> str | None:
             + "; ".join(parts) + ". An inference from ceilings, not a statement of the paper.")
 
 
-def _downstream_sentence(down: dict[str, Any] | None) -> str:
+def _downstream_sentence(down: dict[str, Any] | None, k: int) -> str:
     if not down or not down.get("groups"):
         return "**Downstream:** no generative run was read; the table below is empty."
-    unlearned = sorted({g["dataset"] for g in down["groups"] if not num.learned_search(g)})
-    if unlearned:
-        return (f"**Downstream: not yet measurable.** In the run read here ({down['run']}), on {', '.join(unlearned)} "
-                "no quantizer's generative model beats untrained random IDs on search, so the downstream search gap "
-                "cannot be read from it; the run with the generative model that learns search (issue 13, part 1) "
-                "replaces the downstream table.")
-    return "**Downstream:** " + " ".join(downstream_answer(down, 30, tasks=("search",)))
+    if not down.get("families"):  # a study.json of an older semid: no family of paired tests
+        return "**Downstream:** the saved run has no paired tests; regenerate with `--run RUN`."
+    below: dict[str, list[str]] = {}
+    not_below: dict[str, list[str]] = {}
+    closes = []
+    for ds in num.downstream_datasets(down):
+        for r in num.answer_rows(down, ds, k):
+            if r["task"] != "search" or not r["gap_test"]:
+                continue
+            significant = r["gap_test"]["significant"] and r["naive"] < r["reference"]
+            (below if significant else not_below).setdefault(ds, []).append(r["collisions"])
+            if significant and r["closed"] is not None:
+                closes.append(f"{r['closed']:.0%} ({ds}, {r['collisions']})")
+
+    def where(d: dict[str, list[str]]) -> str:
+        return _join([f"{ds} ({' and '.join(modes)})" for ds, modes in d.items()])
+
+    lead = (f"naive RQ-VAE's generative search R@{k} is significantly below RQ-KMeans's on {where(below) or 'no set'}"
+            + (f"; not on {where(not_below)}" if not_below else "") + ".")
+    lead += f" Robust RQ-VAE closes {_join(closes)} of that gap." if closes else ""
+    details = [line for ds in num.downstream_datasets(down) for line in downstream_answer(down, ds, k)]
+    return (f"**Downstream: {lead}** Seed means without / with the suffix; p paired by example, Bonferroni over "
+            "the dataset's tests (section 4). " + " ".join(details))
+
+
+def _join(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def downstream_answer(down: dict[str, Any], dataset: str, k: int = 30) -> list[str]:
+    """One line per task of ``dataset``: naive vs RQ-KMeans Recall@k and its p-value, then robust and the
+    share of the gap it closes with the robust vs naive p-value; each value without / with the suffix."""
+    rows = num.answer_rows(down, dataset, k)
+    out = []
+    for task in ("search", "rec"):
+        rs = [r for r in rows if r["task"] == task]
+        absent = sorted({q for r in rs for q in r["absent"]})
+        if not rs or not set(absent).isdisjoint(("rq-kmeans", "rq-vae-naive")):
+            out.append(f"{dataset} {task}: no records of {', '.join(absent) or 'any quantizer'} yet.")
+            continue
+        line = f"{dataset} {task}: naive {_each(rs, 'naive')} vs RQ-KMeans {_each(rs, 'reference')} (p = {_each(rs, 'gap_test')})"
+        out.append(line + (f"; robust {_each(rs, 'robust')} closes {_each(rs, 'closed')} (vs naive p = "
+                           f"{_each(rs, 'robust_test')})." if not absent else "; no records of rq-vae-robust yet."))
+    return out
+
+
+def _each(rows: list[dict[str, Any]], key: str) -> str:
+    """One answer-row value per collisions mode, ``a / b``: numbers to 3 decimals, shares as %, tests as
+    their Bonferroni p-value, '–' where absent (no test, no gap to close)."""
+    def one(v: Any) -> str:
+        if isinstance(v, dict):
+            return tab._p(v.get("p_bonferroni"))
+        if v is None:
+            return "–"
+        if key == "closed":
+            return f"{v:.0%}"
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    return " / ".join(one(r[key]) for r in rows)
 
 
 def answer_section(study: dict[str, Any], ablation: dict[str, Any] | None, down: dict[str, Any] | None) -> list[str]:
     """The verdict: one bullet per question, each from the measurements below."""
     bullets = [_mechanism_sentence(study), _ablation_sentence(ablation) if ablation else None,
-               _paper_sentence(ablation) if ablation else None, _downstream_sentence(down)]
+               _paper_sentence(ablation) if ablation else None, _downstream_sentence(down, study["k"])]
     return ["## Answer", ""] + [f"- {b}" for b in bullets if b] + [""]
 
 
@@ -166,39 +218,21 @@ def paper_section(ablation: dict[str, Any] | None) -> list[str]:
     return out + [""]
 
 
-def downstream_answer(down: dict[str, Any], k: int = 30, tasks: tuple[str, ...] = ("search", "rec")) -> list[str]:
-    """Per (dataset, collisions, task): RQ-KMeans, naive and robust Recall@k, the naive vs RQ-KMeans test and the
-    share of the gap robust closes (paired by example, Bonferroni)."""
-    out = []
-    for g in down.get("groups") or []:
-        tests = g.get("tests") or []
-        for task in tasks:
-            key = f"{task}_recall@{k}"
-            km, nv, rb = (num.downstream_means(g, q, k)[key] for q in _QS)
-            if any(v != v for v in (km, nv, rb)):
-                continue
-            t_kn, t_rn = num.find_test(tests, "rq-kmeans", "rq-vae-naive", key), num.find_test(tests, "rq-vae-robust", "rq-vae-naive", key)
-            line = f"{g['dataset']} ({g['collisions']}) {task} R@{k}: RQ-KMeans {km:.4f}, naive {nv:.4f}, robust {rb:.4f}"
-            if t_kn is not None:
-                line += f"; naive vs RQ-KMeans p = {tab._p(t_kn['p_bonferroni'])}"
-            closed = num.gap_closed(nv, rb, km, min_gap=1e-9)
-            if t_kn is not None and t_kn["significant"] and closed is not None:
-                line += f"; Robust closes {closed:.0%} of the naive gap"
-                line += f" (robust vs naive p = {tab._p(t_rn['p_bonferroni'])})" if t_rn else ""
-            out.append(line + ".")
-    return out
-
-
 def downstream_section(down: dict[str, Any] | None, k: int) -> list[str]:
-    out = ["## 4. Downstream: generative Recall@30", "",
-           "<!-- the downstream table: fed by `--run RUN` (semid.studies.rqvae_downstream.downstream_results); the run of issue 13 "
-           "part 1 (the generative model that learns search) replaces the one below -->"]
+    out = ["## 4. Downstream: generative Recall@30", ""]
     if not down or not down.get("groups"):
-        return out + ["", "No downstream run was read. Regenerate with `--run RUN` once `semid run "
+        return out + ["No downstream run was read. Regenerate with `--run RUN` (one per dataset) once `semid run "
                       "configs/rqvae-study.toml --out RUN` has finished.", ""]
-    out += ["", tab.setup_line(down), "", *tab.downstream_table(down, k), ""]
-    out += [f"- {line}" for line in downstream_answer(down, k, tasks=("search",))]
-    return out + ["", "Rec, every test and the ceilings of each run's IDs: appendix, Downstream.", ""]
+    out += ["Runs: " + "; ".join(f"`{r['run']}` ({', '.join(r['datasets'])})" for r in down["runs"]) + ". Mean ± std "
+            f"over seeds; p: paired by example (hit@{k} averaged over seeds), Bonferroni per dataset; baselines vs "
+            "RQ-KMeans (none). Settings, tests, ceilings: appendix.", ""]
+    for ds in num.downstream_datasets(down):
+        fam = (down.get("families") or {}).get(ds) or {}
+        missing = (down.get("missing") or {}).get(ds) or []
+        out += [f"**{ds}** ({fam.get('n_tests', 0)} tests"
+                + (f"; {len(missing)} planned models not finished yet, absent here" if missing else "") + ")", "",
+                *tab.dataset_table(down, ds, k), ""]
+    return out
 
 
 def figures_section(figures: dict[str, list[str]], rel: Path) -> list[str]:
@@ -222,7 +256,7 @@ def method_section(study: dict[str, Any], ablation: dict[str, Any] | None, comma
                                                    f"targets: {s['targets']})" for s in ablation["sets"]) + ".")
         out.append("- Ablation: `semid study rqvae-ablation`; its exact command, tables and raw records are in "
                    "`docs/results/rqvae-ablation/` (README.md, ablation.json; how the records were fitted: RUN_LOG.md).")
-        out += [f"  - {note}" for note in ablation.get("notes") or []]
+        out += ["  - How the embeddings and records were made: appendix, Ablation."] if ablation.get("notes") else []
     out += [f"- Quantizer study: `{study.get('command', 'semid study rqvae ...')}`.",
             f"- This report and its appendix: `{command}` (reads the saved JSON; fits nothing).", ""]
     return out
@@ -246,8 +280,8 @@ def _appendix_mechanism(study: dict[str, Any], figures: dict[str, list[str]], re
 def _appendix_ablation(ablation: dict[str, Any] | None) -> list[str]:
     if not ablation or not ablation.get("records"):
         return []
-    out = ["## Ablation, every record", "", "Options of each arm (epochs after `epoch_scale`):", "",
-           "| arm | options |", "| --- | --- |"]
+    out = ["## Ablation, every record", "", *[f"- {note}" for note in ablation.get("notes") or []], "",
+           "Options of each arm (epochs after `epoch_scale`):", "", "| arm | options |", "| --- | --- |"]
     out += [f"| {lab} | {', '.join(f'{k}={v}' for k, v in sorted(o.items()))} |" for lab, o in ablation["specs"].items()]
     for s in ablation["sets"]:
         out += ["", f"### {s['name']}", "", *tab.ablation_seed_table(ablation, s["name"])]
@@ -257,10 +291,18 @@ def _appendix_ablation(ablation: dict[str, Any] | None) -> list[str]:
 def _appendix_downstream(down: dict[str, Any] | None, k: int) -> list[str]:
     if not down or not down.get("groups"):
         return []
-    out = ["## Downstream, every group and test", "", tab.setup_line(down), "",
-           *[f"- {line}" for line in downstream_answer(down, k)], "",
-           "Ceilings from the saved bucket ranks on the evaluated examples: `(IDs)` bounds the IDs the model was "
-           "trained on (1 with the suffix); `bucket ceiling` is the quantizer's buckets without the suffix.", ""]
+    out = ["## Downstream, every group and test", "", *[tab.setup_line(r) for r in down.get("runs") or []], ""]
+    for ds in num.downstream_datasets(down):
+        fam = (down.get("families") or {}).get(ds)
+        out += [f"### {ds}: the answer", "", *tab.answer_table(num.answer_rows(down, ds, k)), ""]
+        if fam:
+            out += [f"### {ds}: the table's tests (paired by example, Bonferroni over {fam['n_tests']})", "",
+                    *tab.family_table(fam), ""]
+            out += [f"Without per-example hits, untested: {', '.join(fam['untested'])}.", ""] if fam["untested"] else []
+        missing = (down.get("missing") or {}).get(ds)
+        out += [f"Planned, not finished yet: {', '.join(missing)}.", ""] if missing else []
+    out += ["Ceilings from the saved bucket ranks on the evaluated examples: `(IDs)` bounds the IDs the model was "
+            "trained on (1 with the suffix); `bucket ceiling` is the quantizer's buckets without the suffix.", ""]
     for g in down["groups"]:
         out += [f"### {g['dataset']}, collisions = {g['collisions']}", "", *tab.group_table(g, k)]
     ct = [t for t in down.get("collision_tests") or [] if "error" not in t]
@@ -274,6 +316,9 @@ def render_report(study: dict[str, Any], down: dict[str, Any] | None, ablation: 
                   figures: dict[str, list[str]], fig_dir: Path, out: Path, command: str) -> tuple[str, str]:
     """The report and its appendix as Markdown (figure links relative to ``out``); the appendix is written
     beside the report as ``<stem>-appendix.md``."""
+    from semid.studies.rqvae_downstream import as_merged
+
+    down = as_merged(down)
     rel = Path(os.path.relpath(fig_dir, out.parent))
     appendix_name = f"{out.stem}-appendix.md"
     head = ["# Why RQ-VAE collapsed against RQ-KMeans", "",

@@ -176,31 +176,66 @@ def curve_table(study: dict[str, Any], name: str) -> list[str]:
 
 # ------------------------------------------------------------------ downstream
 def _p(v: Any) -> str:
-    return "–" if v is None else f"{v:.3g}"
+    """A p-value: 3 significant digits; one that underflows to 0 as ``<1e-300``; '–' for none."""
+    return "–" if v is None else ("<1e-300" if v == 0 else f"{v:.3g}")
 
 
-def downstream_table(down: dict[str, Any], k: int = 30) -> list[str]:
-    """Main-report table: per (dataset, collisions, quantizer) search / rec / head / torso Recall@k (seed means),
-    whether the model beats random IDs on search, and the random-ID and popularity baselines."""
-    from semid.studies.rqvae_numbers import baselines, downstream_means, find_test, learned_search
+def dataset_table(down: dict[str, Any], dataset: str, k: int = 30) -> list[str]:
+    """Main-report table of one dataset: per (quantizer, collisions) search / rec Recall@k (mean ± std over
+    seeds) with the p-value vs RQ-KMeans (same collisions) of the dataset's family (Bonferroni), rec head /
+    torso (seed means); then the random-ID and popularity baselines, tested against RQ-KMeans without the suffix."""
+    from semid.studies.rqvae_numbers import downstream_means
+    from semid.studies.rqvae_paired import BASELINE, POPULARITY, RANDOM, REFERENCE, find_family_test
+    from semid.studies.rqvae_paired import quantizer_order as order
 
-    out = [f"| dataset | collisions | quantizer | search R@{k} | rec R@{k} | rec head | rec torso | "
-           f"search > random IDs? | search p vs rq-kmeans |", "|" + " --- |" * 9]
-    seen: set[str] = set()
-    for g in down.get("groups") or []:
-        learned = learned_search(g)
-        for q in sorted({r["quantizer"] for r in g["records"]}):
-            m = downstream_means(g, q, k)
-            t = find_test(g.get("tests") or [], q, "rq-kmeans", f"search_recall@{k}") if q != "rq-kmeans" else None
-            out.append(f"| {g['dataset']} | {g['collisions']} | {q} | {fmt(m[f'search_recall@{k}'], 4)} | "
-                       f"{fmt(m[f'rec_recall@{k}'], 4)} | {fmt(m[f'rec_head_recall@{k}'])} | {fmt(m[f'rec_torso_recall@{k}'])} | "
-                       f"{'yes' if q in learned else 'no'} | {_p(t['p_bonferroni']) if t else '–'} |")
-        if g["dataset"] not in seen:
-            seen.add(g["dataset"])
-            b = baselines(down, g["dataset"], k)
-            out.append(f"| {g['dataset']} | – | *random IDs* | {fmt(b['random_search'], 4)} | {fmt(b['random_rec'], 4)} "
-                       "| – | – | – | – |")
-            out.append(f"| {g['dataset']} | – | *popularity* | – | {fmt(b['popularity_rec'], 4)} | – | – | – | – |")
+    family = (down.get("families") or {}).get(dataset)
+    out = [f"| quantizer | collisions | search R@{k} | p vs RQ-KMeans | rec R@{k} | p vs RQ-KMeans | rec head | "
+           "rec torso |", "|" + " --- |" * 8]
+
+    def cells(name: str, coll: str, recs: list[dict[str, Any]]) -> str:
+        row = []
+        for task in ("search", "rec"):
+            key = f"{task}_recall@{k}"
+            t = find_family_test(family, name, REFERENCE, key, coll) if name != REFERENCE else None
+            row += [mean_std([r.get(key) for r in recs]), _p(t["p_bonferroni"]) if t else "–"]
+        part = [np.mean(v) if (v := [r[f"rec_{p}_recall@{k}"] for r in recs if r.get(f"rec_{p}_recall@{k}") is not None])
+                else None for p in ("head", "torso")]
+        return " | ".join(row + [fmt(x) for x in part])
+
+    for g in sorted((g for g in down.get("groups") or [] if g["dataset"] == dataset),
+                    key=lambda g: (g["collisions"] != "none", g["collisions"])):
+        for q in sorted({r["quantizer"] for r in g["records"]}, key=order):
+            out.append(f"| {q} | {g['collisions']} | {cells(q, g['collisions'], [r for r in g['records'] if r['quantizer'] == q])} |")
+        if not downstream_means(g, REFERENCE, k)["n"]:
+            out.append(f"| {REFERENCE} | {g['collisions']} | no records yet | – | – | – | – | – |")
+    for name, kind, label in ((RANDOM, "random", "*random IDs*"), (POPULARITY, "popularity", "*popularity*")):
+        recs = [b for b in down.get("baselines") or [] if b.get("dataset") == dataset and b.get("kind") == kind]
+        if recs:
+            out.append(f"| {label} | – | {cells(name, BASELINE, recs)} |")
+    return out
+
+
+def answer_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Appendix: the downstream answer of one dataset (:func:`semid.studies.rqvae_numbers.answer_rows`)."""
+    out = ["| collisions | task | RQ-KMeans | naive | robust | naive vs RQ-KMeans: p | share of the gap robust closes | "
+           "robust vs naive: p |", "|" + " --- |" * 8]
+    for r in rows:
+        gap, rob = r["gap_test"], r["robust_test"]
+        out.append(f"| {r['collisions']} | {r['task']} | {fmt(r['reference'], 4)} | {fmt(r['naive'], 4)} | "
+                   f"{fmt(r['robust'], 4)} | {_p(gap['p_bonferroni']) if gap else '–'} | "
+                   f"{'–' if r['closed'] is None else format(r['closed'], '.0%')} | "
+                   f"{_p(rob['p_bonferroni']) if rob else '–'} |")
+    return out
+
+
+def family_table(family: dict[str, Any]) -> list[str]:
+    """Appendix: every test of one dataset's family (raw and Bonferroni p)."""
+    out = ["| a | collisions a | b | collisions b | metric | n | mean a | mean b | p | p (Bonferroni) | significant |",
+           "|" + " --- |" * 11]
+    for t in family.get("tests") or []:
+        out.append(f"| {t['a']} | {t['a_collisions']} | {t['b']} | {t['b_collisions']} | {t['metric']} | {t['n']} | "
+                   f"{t['mean_a']:.4f} | {t['mean_b']:.4f} | {_p(t['p'])} | {_p(t['p_bonferroni'])} | "
+                   f"{'yes' if t['significant'] else 'no'} |")
     return out
 
 
