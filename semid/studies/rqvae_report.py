@@ -258,7 +258,7 @@ def method_section(study: dict[str, Any], ablation: dict[str, Any] | None, comma
                    "`docs/results/rqvae-ablation/` (README.md, ablation.json; how the records were fitted: RUN_LOG.md).")
         out += ["  - How the embeddings and records were made: appendix, Ablation."] if ablation.get("notes") else []
     out += [f"- Quantizer study: `{study.get('command', 'semid study rqvae ...')}`.",
-            f"- This report and its appendix: `{command}` (reads the saved JSON; fits nothing).", ""]
+            f"- This report and its appendix: `{command}` (reads the saved JSON and any `--run`; fits nothing).", ""]
     return out
 
 
