@@ -99,23 +99,26 @@ def _render(down):
         pytest.skip("the committed study.json / ablation.json are absent")
     study = json.loads(STUDY.read_text())["study"]
     ablation = json.loads(ABLATION.read_text())
-    return render_report(study, down, ablation, {}, Path("/tmp/fig"), Path("/tmp/docs/report.md"), "cmd")
+    command = ("semid study rqvae-report --run runs/rqvae-study --run runs/rqvae-study-beauty --ablation "
+               "docs/results/rqvae-ablation/ablation.json")  # as long as the real one: it is printed twice
+    return render_report(study, down, ablation, {}, Path("/tmp/fig"), Path("/tmp/docs/report.md"), command)
 
 
 def test_two_runs_merge_into_one_report_under_the_word_limit(tmp_path):
     from semid.studies.rqvae_downstream import downstream_runs
 
     hits = dict(zip(ALL, (54, 6, 30, 20, 50), strict=True))
-    a, b = fake_run(tmp_path / "a", "syn", hits), fake_run(tmp_path / "b", "syn2", hits)
+    ml, beauty = "ml-latest-small", "amazon-beauty"  # the grid of issue 13, with the real names' lengths
+    a, b = fake_run(tmp_path / "a", ml, hits), fake_run(tmp_path / "b", beauty, hits)
     down = downstream_runs([a, b])
-    assert [r["run"] for r in down["runs"]] == [str(a), str(b)] and sorted(down["families"]) == ["syn", "syn2"]
+    assert [r["run"] for r in down["runs"]] == [str(a), str(b)] and sorted(down["families"]) == [beauty, ml]
     main, appendix = _render(down)
     assert len(main.split()) <= 2500  # the full grid on two datasets fits the report
     answer = main.split("## Answer", 1)[1].split("\n## ", 1)[0]
-    assert "significantly below RQ-KMeans's on syn (none and suffix) and syn2 (none and suffix)." in answer
-    assert "Robust RQ-VAE closes 50% (syn, none), 50% (syn, suffix), 50% (syn2, none) and 50% (syn2, suffix)" in answer
+    assert f"significantly below RQ-KMeans's on {ml} (none and suffix) and {beauty} (none and suffix)." in answer
+    assert f"Robust RQ-VAE closes 50% ({ml}, none), 50% ({ml}, suffix), 50% ({beauty}, none) and 50%" in answer
     section = main.split("## 4.", 1)[1].split("\n## ", 1)[0]
-    for ds in ("syn", "syn2"):
+    for ds in (ml, beauty):
         assert f"**{ds}** (23 tests)" in section  # 2 x 2 x (4 vs RQ-KMeans + robust vs naive) + 3 baselines
         assert f"### {ds}: the table's tests" in appendix
     assert section.count("| *random IDs* | – | 0.000 ± 0.000 | ") == 2
@@ -144,6 +147,19 @@ def test_a_missing_quantizer_is_stated_not_guessed(tmp_path):
     down = downstream_runs([fake_run(tmp_path / "b", "syn", {"rq-vae-naive": 6, "rq-vae-robust": 30})])
     assert "syn search: no records of rq-kmeans yet." in downstream_answer(down, "syn")
     assert "| rq-kmeans | none | no records yet |" in "\n".join(dataset_table(down, "syn"))
+
+
+def test_a_quantizer_in_one_collisions_mode_only_shows_a_dash_in_the_other(tmp_path):
+    """A run still going: robust has finished without the suffix only."""
+    from semid.studies.rqvae_downstream import downstream_runs
+    from semid.studies.rqvae_report import downstream_answer
+
+    run = fake_run(tmp_path, "syn", {"rq-kmeans": 54, "rq-vae-naive": 6, "rq-vae-robust": 30})
+    res = json.loads((run / "results.json").read_text())
+    res["records"] = [r for r in res["records"] if not (r.get("quantizer") == "rq-vae-robust" and r["collisions"] == "suffix")]
+    (run / "results.json").write_text(json.dumps(res))
+    text = " ".join(downstream_answer(downstream_runs([run]), "syn"))
+    assert "robust 0.500 / – closes 50% / –" in text and "no records" not in text
 
 
 def test_records_written_from_another_working_directory_are_found_in_the_run(tmp_path):
