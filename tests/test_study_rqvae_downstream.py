@@ -186,3 +186,23 @@ def test_cli_rejects_a_run_without_results_and_a_dataset_in_two_runs(tmp_path, c
     assert main([*base, "--run", str(a), "--run", str(b)]) == 2
     assert "'syn' is in two runs" in capsys.readouterr().err
     assert not (tmp_path / "r.md").exists() and not (tmp_path / "fig").exists()
+
+
+@pytest.mark.slow
+def test_cli_writes_the_report_of_two_runs_and_saves_their_numbers(tmp_path, capsys):
+    """The command end to end (it redraws the study's figures into --figures: slow)."""
+    from semid.cli import main
+
+    if not (STUDY.exists() and ABLATION.exists()):
+        pytest.skip("the committed study.json / ablation.json are absent")
+    hits = dict(zip(ALL, (54, 6, 30, 20, 50), strict=True))
+    a, b = fake_run(tmp_path / "a", "syn", hits), fake_run(tmp_path / "b", "syn2", hits)
+    out, fig = tmp_path / "docs" / "r.md", tmp_path / "fig"
+    assert main(["study", "rqvae-report", "--study", str(STUDY), "--ablation", str(ABLATION), "--run", str(a),
+                 "--run", str(b), "--out", str(out), "--figures", str(fig)]) == 0
+    text = out.read_text()
+    assert f"Runs: `{a}` (syn); `{b}` (syn2)." in text and "**syn2** (23 tests)" in text
+    assert (tmp_path / "docs" / "r-appendix.md").exists()
+    saved = json.loads((fig / "study.json").read_text())
+    assert [r["run"] for r in saved["downstream"]["runs"]] == [str(a), str(b)]
+    assert saved["study"] == json.loads(STUDY.read_text())["study"]
