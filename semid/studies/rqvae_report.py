@@ -291,7 +291,7 @@ def _appendix_ablation(ablation: dict[str, Any] | None) -> list[str]:
 def _appendix_downstream(down: dict[str, Any] | None, k: int) -> list[str]:
     if not down or not down.get("groups"):
         return []
-    out = ["## Downstream, every group and test", "", *[tab.setup_line(r) for r in down.get("runs") or []], ""]
+    out = ["## Downstream, every group and test", "", *[f"- {tab.setup_line(r)}" for r in down.get("runs") or []], ""]
     for ds in num.downstream_datasets(down):
         fam = (down.get("families") or {}).get(ds)
         out += [f"### {ds}: the answer", "", *tab.answer_table(num.answer_rows(down, ds, k)), ""]
