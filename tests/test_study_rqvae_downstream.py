@@ -135,6 +135,15 @@ def test_a_dataset_in_two_runs_is_an_error_naming_both(tmp_path):
     assert str(a) in str(err.value) and str(b) in str(err.value)
 
 
+def test_a_run_without_records_is_an_error(tmp_path):
+    from semid.io import write_json
+    from semid.studies.rqvae_downstream import downstream_runs
+
+    write_json(tmp_path / "results.json", {"name": "x", "records": []})
+    with pytest.raises(ValueError, match="holds no record yet"):
+        downstream_runs([tmp_path])
+
+
 def test_a_missing_quantizer_is_stated_not_guessed(tmp_path):
     from semid.studies.rqvae_downstream import downstream_runs
     from semid.studies.rqvae_report import downstream_answer

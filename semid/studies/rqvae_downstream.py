@@ -34,6 +34,9 @@ def downstream_runs(run_dirs: list[str | Path], k: int = 30) -> dict[str, Any]:
         if down is None:
             raise FileNotFoundError(f"--run {run_dir} has no results.json; it is not a `semid run` directory, or no "
                                     "variant of it has finished yet (run `semid run CONFIG --out RUN` first)")
+        if not down["families"]:
+            raise ValueError(f"--run {run_dir}: its results.json holds no record yet; wait for `semid run` to "
+                             "finish a variant there")
         for ds in sorted(down["families"]):
             if ds in owner:
                 raise ValueError(f"dataset {ds!r} is in two runs, {owner[ds]} and {run_dir}; pass one --run per "
@@ -68,6 +71,8 @@ def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | Non
     every variant) and, where every quantizer has >= 3 seeds, by seed. ``collision_tests``:
     suffix vs none for each (dataset, quantizer). ``baselines``: the run's popularity,
     dense and random-ID records. ``setup``: ID sizes, train and eval settings of the run.
+    ``families``: per dataset, the report's family of paired tests (:mod:`semid.studies.rqvae_paired`);
+    ``missing``: per dataset, the variants the config plans that have no record yet.
     """
     from semid.io import read_json
 
