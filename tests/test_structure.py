@@ -19,9 +19,7 @@ MAX_FUNCTION_LINES = 80
 # files still over MAX_FILE_LINES (path relative to semid/)
 LONG_FILES: set[str] = set()
 # functions still over MAX_FUNCTION_LINES ("path::qualified name")
-LONG_FUNCTIONS = {
-    "generative/train.py::train_model",
-}
+LONG_FUNCTIONS: set[str] = set()
 
 
 def _functions(tree: ast.AST, prefix: str = ""):

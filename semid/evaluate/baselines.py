@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from semid.evaluate.metrics import task_metrics
+from semid.generative.config import DEFAULT_K
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def popularity_order(dataset: Any) -> np.ndarray:
     return np.argsort(-dataset.train_counts, kind="stable").astype(np.int64)
 
 
-def popularity_ranks(dataset: Any, examples: Sequence[Any], k: int = 30) -> np.ndarray:
+def popularity_ranks(dataset: Any, examples: Sequence[Any], k: int = DEFAULT_K) -> np.ndarray:
     """int64 (n,): 0-based rank of each example's target in the popularity list, -1 when not in the top ``k``.
 
     examples: objects with a ``target`` item index (e.g. ``Dataset.rec_examples("test")``).
@@ -39,7 +40,7 @@ def popularity_ranks(dataset: Any, examples: Sequence[Any], k: int = 30) -> np.n
     return np.where(r < k, r, -1)
 
 
-def popularity_metrics(dataset: Any, split: str = "test", k: int = 30) -> dict[str, float]:
+def popularity_metrics(dataset: Any, split: str = "test", k: int = DEFAULT_K) -> dict[str, float]:
     """``task_metrics("rec", ...)`` of the popularity baseline on ``dataset.rec_examples(split)``."""
     ex = dataset.rec_examples(split)
     ranks = popularity_ranks(dataset, ex, k)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from semid.generative.config import DEFAULT_K
+
 EVAL_EPILOG = """examples:
   semid evaluate --model runs/mls/model/rqk --data runs/mls/data --out runs/mls/eval/rqk-seed0
   # the paper's decoding: diverse beam search, beam 60, 30 groups, penalty 0.25
@@ -32,7 +34,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ids", help="Semantic IDs directory (for --baseline random-ids)")
     p.add_argument("--data", required=True, help="prepared dataset directory")
     p.add_argument("--out", required=True, help="output directory (metrics.json + hits.parquet) or a .json file")
-    p.add_argument("--k", type=int, default=30, help="items retrieved per example (default 30)")
+    p.add_argument("--k", type=int, default=DEFAULT_K, help=f"items retrieved per example (default {DEFAULT_K})")
     p.add_argument("--beam", type=int, help="beams per example (default k)")
     p.add_argument("--groups", type=int, default=1, help="diverse beam search groups (default 1: plain beam search)")
     p.add_argument("--diversity-penalty", type=float, default=0.0)

@@ -24,6 +24,7 @@ import numpy as np
 
 from semid.evaluate.baselines import popularity_ranks
 from semid.evaluate.metrics import METRIC_KEYS, task_metrics
+from semid.generative.config import DEFAULT_K
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class DenseResult:
     extra_ranks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def topk_ranks(queries: np.ndarray, items: np.ndarray, targets: np.ndarray, k: int = 30,
+def topk_ranks(queries: np.ndarray, items: np.ndarray, targets: np.ndarray, k: int = DEFAULT_K,
                batch_size: int = 512, show_progress: bool = False, desc: str = "rank") -> np.ndarray:
     """Rank of each target among all items by dot product, -1 when outside the top ``k``.
 
@@ -76,7 +77,7 @@ def _query_encoder(embeddings: Any) -> Any:
     return load_sentence_model(path, max_seq_length=embeddings.meta.get("max_seq_length"))
 
 
-def evaluate_dense(dataset: Any, embeddings: Any, k: int = 30, show_progress: bool = True,
+def evaluate_dense(dataset: Any, embeddings: Any, k: int = DEFAULT_K, show_progress: bool = True,
                    max_search_queries: int | None = None, seed: int = 0) -> DenseResult:
     """Dense search and recommendation metrics of ``embeddings`` on ``dataset``'s test split.
 

@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from semid.generative.config import DEFAULT_K
+
 DENSE_EPILOG = """examples:
   semid evaluate-dense --data runs/mls/data --embeddings runs/mls/embeddings/rec
   semid evaluate-dense --data runs/mls/data --embeddings runs/mls/embeddings/search --max-search-queries 2000 \\
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--data", required=True, help="prepared dataset directory")
     d.add_argument("--embeddings", required=True, help="embeddings directory or .npy file")
     d.add_argument("--out", default=None, help="output directory (default: EMBEDDINGS/dense)")
-    d.add_argument("-k", type=int, default=30, help="list length (>= 30)")
+    d.add_argument("-k", type=int, default=DEFAULT_K, help=f"list length (>= 30; default {DEFAULT_K})")
     d.add_argument("--max-search-queries", type=int, default=None, help="evaluate a random sample of test queries (default: all)")
     d.add_argument("--seed", type=int, default=0, help="seed of the query sample")
     d.add_argument("--no-progress", action="store_true")

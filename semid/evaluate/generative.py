@@ -172,7 +172,7 @@ def evaluate_generative(model_dir_or_retriever, dataset, k: int = DEFAULT_K, max
     return _result(dataset, ex, ranked, k, extra)
 
 
-def random_id_baseline(dataset, ids, k: int = 30, seed: int = 0, max_examples: int | None = None,
+def random_id_baseline(dataset, ids, k: int = DEFAULT_K, seed: int = 0, max_examples: int | None = None,
                        sample_seed: int = 0) -> EvalResult:
     """Each example gets distinct valid IDs drawn uniformly at random, expanded into their items
     (popularity order inside a shared ID, as the generative model does) until ``k`` items.
@@ -205,7 +205,7 @@ def random_id_baseline(dataset, ids, k: int = 30, seed: int = 0, max_examples: i
                                             **_sample_info(ex, max_examples, sample_seed)})
 
 
-def popularity_baseline(dataset, k: int = 30, max_examples: int | None = None, sample_seed: int = 0) -> EvalResult:
+def popularity_baseline(dataset, k: int = DEFAULT_K, max_examples: int | None = None, sample_seed: int = 0) -> EvalResult:
     """The popularity baseline for recommendation on the same (sampled) test users as
     :func:`evaluate_generative`: every user gets the ``k`` most-interacted training items
     (:func:`semid.evaluate.baselines.popularity_order`). Only the ``rec`` task is scored."""

@@ -199,7 +199,7 @@ class Pipeline:
             from semid.generative.fingerprint import data_fingerprint
             from semid.ids import build_ids
 
-            if v.row.scheme == "shared":
+            if v.row.one_embedding:
                 x: Any = load_embeddings(embs[v.row.embedding][0]).vectors
             else:
                 x = {"search": load_embeddings(embs[v.row.search][0]).vectors,

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from semid.generative.config import DEFAULT_BEAM_SIZE
+from semid.generative.config import DEFAULT_BEAM_SIZE, DEFAULT_SERVE_K
 
 __all__ = ["Retriever", "Hit", "CATALOGUE"]
 
@@ -146,7 +146,7 @@ class Retriever:
         if n == 0:
             raise ValueError("no inputs given")
 
-    def search(self, texts: str | list[str], k: int = 10, beam_size: int | None = None, num_groups: int = 1,
+    def search(self, texts: str | list[str], k: int = DEFAULT_SERVE_K, beam_size: int | None = None, num_groups: int = 1,
                diversity_penalty: float = 0.0, batch_size: int = 64) -> list[list[Hit]]:
         """The top ``k`` items for each query (a string or a list of strings)."""
         texts = [texts] if isinstance(texts, str) else list(texts)
@@ -158,7 +158,7 @@ class Retriever:
                                              num_groups=num_groups, diversity_penalty=diversity_penalty,
                                              batch_size=batch_size))
 
-    def recommend(self, histories: list, k: int = 10, beam_size: int | None = None, num_groups: int = 1,
+    def recommend(self, histories: list, k: int = DEFAULT_SERVE_K, beam_size: int | None = None, num_groups: int = 1,
                   diversity_penalty: float = 0.0, batch_size: int = 64) -> list[list[Hit]]:
         """The top ``k`` next items for each history (a list of item ids, oldest first; a flat list
         of ids is one history)."""

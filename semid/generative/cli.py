@@ -46,7 +46,9 @@ def register(subparsers: Any) -> None:
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="prepared dataset directory (semid data prepare)")
     p.add_argument("--ids", required=True, help="Semantic IDs directory (semid ids build)")
-    p.add_argument("--backend", choices=["encoder-decoder", "t5"],
+    from semid.generative.backends import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS.names(),
                    help="model backend (default encoder-decoder; --model alone implies t5); see below")
     p.add_argument("--model", help="t5: 'small' (offline, from scratch), a hub name such as google/flan-t5-base, or a local path")
     p.add_argument("--encoder", help="encoder-decoder: sentence-transformers encoder, hub name or local path "

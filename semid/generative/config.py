@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["TrainConfig", "DEFAULT_K", "DEFAULT_BEAM_SIZE"]
+__all__ = ["TrainConfig", "DEFAULT_K", "DEFAULT_BEAM_SIZE", "DEFAULT_SERVE_K"]
 
 #: Items retrieved per input when none is given: the paper's Recall@30 list (GenerativeRetriever.retrieve,
 #: semid.evaluate.evaluate_generative, the experiment config's [evaluate] k).
@@ -18,6 +18,9 @@ DEFAULT_K = 30
 #:   short (10 by default), decodes at least the beam the models are evaluated with, so a user's top 10 come
 #:   from the same search as the measured Recall@30, not from a narrower one.
 DEFAULT_BEAM_SIZE = 30
+#: Items the serving API returns when none is asked for (Retriever.search / recommend, `semid search` /
+#: `recommend`, POST /search and /recommend): a short list for a person, not the evaluated R@30 list.
+DEFAULT_SERVE_K = 10
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 #: encoder-decoder: what the decoder reads of a search text (IDDecoder.search_memory), and its decoders

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from semid.generative.config import DEFAULT_BEAM_SIZE
+from semid.generative.config import DEFAULT_BEAM_SIZE, DEFAULT_SERVE_K
 
 SEARCH_EPILOG = """examples:
   semid search runs/quickstart/synthetic/model/multi-task__rq-kmeans__suffix__s0 "a funny space adventure"
@@ -22,7 +22,7 @@ Item ids are the catalogue's own (the item_id column of your data), oldest first
 
 def _common(p) -> None:
     p.add_argument("model", help="trained model directory (semid train --out, or RUN/DATASET/model/VARIANT)")
-    p.add_argument("--k", type=int, default=10, help="items to return (default 10)")
+    p.add_argument("--k", type=int, default=DEFAULT_SERVE_K, help=f"items to return (default {DEFAULT_SERVE_K})")
     p.add_argument("--beam", type=int, help=f"beam width (default max(k, {DEFAULT_BEAM_SIZE}))")
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     p.add_argument("--json", action="store_true", help="print JSON (one list of {rank, item_id, title, score} per input)")

@@ -27,7 +27,9 @@ import os
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,36 +94,129 @@ def _to(batch: dict, device) -> dict:
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def _states(given, texts: list[str], own: Path, cfg: TrainConfig, show_progress: bool):
-    """``given`` (a QueryStates or its directory), else ``texts`` encoded once into ``own``."""
-    from semid.generative.query_states import QueryStates, encode_states
+@dataclass
+class _Progress:
+    """What a checkpoint carries besides the weights: the step, the loss history, the seconds
+    spent training and the examples seen."""
 
-    if isinstance(given, QueryStates):
-        return given
-    if given is not None:
-        return QueryStates.load(given)
-    if not (own / "meta.json").exists():
-        encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress).save(own)
-    return QueryStates.load(own)
+    step: int = 0
+    history: list = field(default_factory=list)
+    train_time: float = 0.0
+    n_seen: int = 0
 
 
-def _build_backend(dataset, ids: SemanticIDs, cfg: TrainConfig, ckpt_dir: Path, query_states, item_states,
-                   show_progress: bool):
-    """The starting backend. t5: built once and saved to ``ckpt_dir/init`` (a resumed run gets
-    the same tokenizer). encoder-decoder: the training queries' (and item texts') encoder states,
-    given or encoded once into ``ckpt_dir/query-states`` (``item-states``)."""
-    from semid.generative.backends import backend_class
+def _resolve_ids(dataset, ids, cfg: TrainConfig) -> tuple[SemanticIDs, str | None]:
+    """The IDs (loaded when given as a directory) and their directory, checked against the data."""
+    ids_dir = None
+    if not isinstance(ids, SemanticIDs):
+        ids_dir = str(Path(ids).resolve())
+        ids = SemanticIDs.load(ids)
+    if ids.n_items != dataset.n_items:
+        raise ValueError(f"the IDs cover {ids.n_items} items but the dataset has {dataset.n_items}; build IDs for this dataset")
+    missing = [t for t in cfg.tasks if t not in ids.tasks]
+    if missing:
+        raise ValueError(f"the IDs define tasks {list(ids.tasks)}, but TrainConfig.tasks asks for {missing}")
+    check_ids_data(ids, dataset, ids_dir or "the IDs")
+    return ids, ids_dir
 
-    cls = backend_class(cfg.backend)
-    if cfg.backend == "t5":
-        return cls.create(dataset, ids, cfg, ckpt_dir / "init")
-    qs = its = None
-    if cfg.caches_states:
-        qs = _states(query_states, dataset.queries_for("train")["text"].tolist(), ckpt_dir / "query-states", cfg,
-                     show_progress)
-        if cfg.item_texts:
-            its = _states(item_states, dataset.texts, ckpt_dir / "item-states", cfg, show_progress)
-    return cls.create(dataset, ids, cfg, states=qs, item_states=its, show_progress=show_progress)
+
+def _claim(out_dir: Path, run_key: str, data_fp: str) -> bool:
+    """True when ``out_dir`` already holds this model; otherwise claim its checkpoint folder
+    for this run (refusing a folder of another run or dataset)."""
+    if (out_dir / "config.json").exists():
+        done = read_json(out_dir / "config.json")
+        if done.get("run_key") == run_key and done.get("data_fingerprint", data_fp) != data_fp:
+            raise FileExistsError(f"{out_dir} holds a model trained on another dataset (data fingerprint "
+                                  f"{done['data_fingerprint']}, this one's {data_fp}); choose another --out or delete it")
+        if done.get("run_key") == run_key:
+            logger.info("%s already holds this trained model (run key %s); reusing it", out_dir, run_key)
+            return True
+        raise FileExistsError(f"{out_dir} holds a model trained with other settings; choose another --out or delete it")
+    ckpt_dir = out_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    key_file = ckpt_dir / "run_key"
+    if key_file.exists() and key_file.read_text().strip() != run_key:
+        raise FileExistsError(f"{ckpt_dir} holds checkpoints of a run with other settings; delete it or choose another --out")
+    atomic_write_bytes(key_file, (run_key + "\n").encode())
+    return False
+
+
+def _optimizer(model, cfg: TrainConfig, total_steps: int):
+    """AdamW without weight decay on biases and norm gains (every 1-D parameter), and the
+    linear warm-up then decay schedule."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    optim = torch.optim.AdamW(groups, lr=cfg.lr)
+    return optim, get_linear_schedule_with_warmup(optim, int(cfg.warmup_ratio * total_steps), total_steps)
+
+
+def _resume(ckpt_dir: Path, model, optim, sched, accelerator, total_steps: int) -> _Progress:
+    """The newest checkpoint's state loaded into the model, optimizer and scheduler (a fresh
+    progress when there is none)."""
+    import torch
+
+    latest = _latest_checkpoint(ckpt_dir)
+    if latest is None:
+        return _Progress()
+    state = torch.load(latest, map_location="cpu", weights_only=False)
+    accelerator.unwrap_model(model).load_state_dict(state["model"])
+    optim.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    if "rng" in state:  # dropout continues as in an uninterrupted run (same model after a resume)
+        torch.set_rng_state(state["rng"])
+    logger.info("resuming from %s (step %d of %d)", latest.name, int(state["step"]), total_steps)
+    return _Progress(int(state["step"]), list(state["history"]), float(state["train_time"]), int(state.get("n_seen", 0)))
+
+
+def _save_checkpoint(ckpt_dir: Path, model, optim, sched, accelerator, prog: _Progress) -> None:
+    """``step-N.pt`` written atomically; the two newest are kept."""
+    if not accelerator.is_main_process:
+        return
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"model": accelerator.unwrap_model(model).state_dict(), "optimizer": optim.state_dict(),
+                "scheduler": sched.state_dict(), "step": prog.step, "history": prog.history,
+                "train_time": prog.train_time, "n_seen": prog.n_seen, "rng": torch.get_rng_state()}, buf)
+    atomic_write_bytes(ckpt_dir / f"step-{prog.step}.pt", buf.getvalue())
+    for old in sorted(ckpt_dir.glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))[:-2]:
+        old.unlink(missing_ok=True)
+
+
+def _train_step(backend, model, optim, sched, accelerator, train_ex: TrainExamples, batch: np.ndarray,
+                cfg: TrainConfig) -> float:
+    """One optimizer step over ``batch`` (split into ``grad_accum`` micro-batches); its loss."""
+    loss_sum = 0.0
+    chunks = [c for c in np.array_split(batch, cfg.grad_accum) if len(c)]
+    for ci, chunk in enumerate(chunks):
+        mb = _to(backend.collate(train_ex, chunk), accelerator.device)
+        ctx = accelerator.no_sync(model) if ci < len(chunks) - 1 else contextlib.nullcontext()
+        with ctx:
+            loss = backend.loss(model, mb) * (len(chunk) / max(len(batch), 1))
+            accelerator.backward(loss)
+        loss_sum += float(loss.detach())
+    if cfg.max_grad_norm > 0:
+        accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    optim.step()
+    sched.step()
+    optim.zero_grad(set_to_none=True)
+    return loss_sum
+
+
+def _write_model(out_dir: Path, backend, ids: SemanticIDs, dataset, info: dict[str, Any]) -> None:
+    """The finished model directory, written atomically (module docstring)."""
+    with atomic_dir(out_dir) as tmp:
+        backend.save(tmp)
+        ids.save(tmp / "ids")
+        _save_catalogue(dataset, tmp)
+        save_npy(tmp / "popularity.npy", dataset.train_counts)
+        write_json(tmp / "config.json", info)
 
 
 def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig | None = None,
@@ -138,152 +233,94 @@ def train_model(dataset, ids: SemanticIDs | str | os.PathLike, cfg: TrainConfig 
     checked against the dataset and encoder; item_states: the same for the item texts
     (``TrainConfig.item_texts``).
     """
-    import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
+
+    from semid.generative.backends import backend_class
 
     cfg = cfg or TrainConfig()
-    ids_dir = None
-    if not isinstance(ids, SemanticIDs):
-        ids_dir = str(Path(ids).resolve())
-        ids = SemanticIDs.load(ids)
-    if ids.n_items != dataset.n_items:
-        raise ValueError(f"the IDs cover {ids.n_items} items but the dataset has {dataset.n_items}; build IDs for this dataset")
-    missing = [t for t in cfg.tasks if t not in ids.tasks]
-    if missing:
-        raise ValueError(f"the IDs define tasks {list(ids.tasks)}, but TrainConfig.tasks asks for {missing}")
+    ids, ids_dir = _resolve_ids(dataset, ids, cfg)
     out_dir = Path(out_dir)
-    check_ids_data(ids, dataset, ids_dir or "the IDs")
     data_fp = data_fingerprint(dataset)
     key = {"train_config": to_dict(cfg), "ids": model_ids_fingerprint(ids), "data": dataset.meta.get("source"),
            "n_items": dataset.n_items}
     run_key = hash_json(key)
-    if (out_dir / "config.json").exists():
-        done = read_json(out_dir / "config.json")
-        if done.get("run_key") == run_key and done.get("data_fingerprint", data_fp) != data_fp:
-            raise FileExistsError(f"{out_dir} holds a model trained on another dataset (data fingerprint "
-                                  f"{done['data_fingerprint']}, this one's {data_fp}); choose another --out or delete it")
-        if done.get("run_key") == run_key:
-            logger.info("%s already holds this trained model (run key %s); reusing it", out_dir, run_key)
-            return out_dir
-        raise FileExistsError(f"{out_dir} holds a model trained with other settings; choose another --out or delete it")
+    if _claim(out_dir, run_key, data_fp):
+        return out_dir
     ckpt_dir = out_dir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    key_file = ckpt_dir / "run_key"
-    if key_file.exists() and key_file.read_text().strip() != run_key:
-        raise FileExistsError(f"{ckpt_dir} holds checkpoints of a run with other settings; delete it or choose another --out")
-    atomic_write_bytes(key_file, (run_key + "\n").encode())
-
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     if accelerator.device.type == "cpu":
         avoid_cpu_oversubscription()
     set_seed(cfg.seed)
-    backend = _build_backend(dataset, ids, cfg, ckpt_dir, query_states, item_states, show_progress)
-    model = backend.module
+    backend = backend_class(cfg.backend).for_training(dataset, ids, cfg, ckpt_dir, query_states=query_states,
+                                                      item_states=item_states, show_progress=show_progress)
     examples = backend.training_examples(dataset)
     if len(examples) == 0:
         raise ValueError("no training examples: the dataset has no training queries or histories")
     tr_idx, val_idx = _split_val(len(examples), cfg)
     train_ex, val_ex = examples.subset(tr_idx), examples.subset(val_idx)
-
     steps_per_epoch = max(1, math.ceil(len(train_ex) / cfg.batch_size))
     total_steps = max(1, int(math.ceil(steps_per_epoch * cfg.epochs)))
-    # no weight decay on biases and norm gains (every 1-D parameter)
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-    optim = torch.optim.AdamW(groups, lr=cfg.lr)
-    sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup_ratio * total_steps), total_steps)
-    model, optim = accelerator.prepare(model, optim)
-    step, history, train_time, n_seen = 0, [], 0.0, 0
-    latest = _latest_checkpoint(ckpt_dir)
-    if latest is not None:
-        state = torch.load(latest, map_location="cpu", weights_only=False)
-        accelerator.unwrap_model(model).load_state_dict(state["model"])
-        optim.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step, history, train_time = int(state["step"]), list(state["history"]), float(state["train_time"])
-        n_seen = int(state.get("n_seen", 0))
-        if "rng" in state:  # dropout continues as in an uninterrupted run (same model after a resume)
-            torch.set_rng_state(state["rng"])
-        logger.info("resuming from %s (step %d of %d)", latest.name, step, total_steps)
+    optim, sched = _optimizer(backend.module, cfg, total_steps)
+    model, optim = accelerator.prepare(backend.module, optim)
+    prog = _resume(ckpt_dir, model, optim, sched, accelerator, total_steps)
+    prog = _run(backend, model, optim, sched, accelerator, train_ex, val_ex, cfg, ckpt_dir, prog,
+                steps_per_epoch, total_steps, show_progress, callback)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        _write_model(out_dir, backend, ids, dataset, {
+            "format": FORMAT, "run_key": run_key, "backend": backend.name, "backend_config": backend.describe(),
+            "model_source": backend.model_source, "ids_dir": ids_dir,
+            "ids_fingerprint": key["ids"], "data_fingerprint": data_fp, "data_source": dataset.meta.get("source"),
+            "train_config": to_dict(cfg), "n_train_examples": len(train_ex), "n_val_examples": len(val_ex),
+            "n_search_examples": examples.task.count("search"), "n_rec_examples": examples.task.count("rec"),
+            "steps": prog.step, "total_steps": total_steps, "train_time_s": prog.train_time,
+            "examples_per_s": prog.n_seen / prog.train_time if prog.train_time > 0 and prog.n_seen else None,
+            "history": prog.history, "n_parameters": backend.n_parameters(),
+            "n_trainable_parameters": backend.n_trainable_parameters(),
+        })
+        logger.info("trained %d steps in %.1f s; model in %s", prog.step, prog.train_time, out_dir)
+    return out_dir
 
-    def save_checkpoint() -> None:
-        if not accelerator.is_main_process:
-            return
-        import io
 
-        buf = io.BytesIO()
-        torch.save({"model": accelerator.unwrap_model(model).state_dict(), "optimizer": optim.state_dict(),
-                    "scheduler": sched.state_dict(), "step": step, "history": history, "train_time": train_time, "n_seen": n_seen,
-                    "rng": torch.get_rng_state()}, buf)
-        atomic_write_bytes(ckpt_dir / f"step-{step}.pt", buf.getvalue())
-        for old in sorted(ckpt_dir.glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))[:-2]:
-            old.unlink(missing_ok=True)
+def _run(backend, model, optim, sched, accelerator, train_ex: TrainExamples, val_ex: TrainExamples,
+         cfg: TrainConfig, ckpt_dir: Path, prog: _Progress, steps_per_epoch: int, total_steps: int,
+         show_progress: bool, callback) -> _Progress:
+    """The training loop from ``prog`` to the last step: shuffled batches per epoch (the same
+    order after a resume), validation loss at each epoch end, checkpoints every ``save_steps``
+    and at each epoch end."""
+    from tqdm.auto import tqdm
 
     world, rank = accelerator.num_processes, accelerator.process_index
     stop = total_steps if cfg.max_steps is None else min(total_steps, cfg.max_steps)
     model.train()
-    bar = tqdm(total=stop, initial=step, desc="train", disable=not (show_progress and accelerator.is_main_process))
+    bar = tqdm(total=stop, initial=prog.step, desc="train", disable=not (show_progress and accelerator.is_main_process))
     ema = None
     t0 = time.perf_counter()
-    while step < stop:
-        epoch, in_epoch = divmod(step, steps_per_epoch)
+    while prog.step < stop:
+        epoch, in_epoch = divmod(prog.step, steps_per_epoch)
         perm = np.random.default_rng(cfg.seed + 1000 * epoch).permutation(len(train_ex))
         batch = perm[in_epoch * cfg.batch_size:(in_epoch + 1) * cfg.batch_size][rank::world]
-        loss_sum = 0.0
-        chunks = [c for c in np.array_split(batch, cfg.grad_accum) if len(c)]
-        for ci, chunk in enumerate(chunks):
-            mb = _to(backend.collate(train_ex, chunk), accelerator.device)
-            ctx = accelerator.no_sync(model) if ci < len(chunks) - 1 else contextlib.nullcontext()
-            with ctx:
-                loss = backend.loss(model, mb) * (len(chunk) / max(len(batch), 1))
-                accelerator.backward(loss)
-            loss_sum += float(loss.detach())
-        if cfg.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        optim.step()
-        sched.step()
-        optim.zero_grad(set_to_none=True)
-        step += 1
-        n_seen += len(batch) * world
+        loss_sum = _train_step(backend, model, optim, sched, accelerator, train_ex, batch, cfg)
+        prog.step += 1
+        prog.n_seen += len(batch) * world
         if not math.isfinite(loss_sum):
-            raise FloatingPointError(f"training loss became {loss_sum} at step {step}; lower TrainConfig.lr")
+            raise FloatingPointError(f"training loss became {loss_sum} at step {prog.step}; lower TrainConfig.lr")
         ema = loss_sum if ema is None else 0.98 * ema + 0.02 * loss_sum
         bar.update(1)
         bar.set_postfix(loss=f"{ema:.3f}", epoch=epoch)
-        end_of_epoch = step % steps_per_epoch == 0
-        if end_of_epoch or step == stop:
+        end_of_epoch = prog.step % steps_per_epoch == 0
+        if end_of_epoch or prog.step == stop:
             vl = _val_loss(backend, accelerator.unwrap_model(model), val_ex, accelerator.device, cfg.batch_size)
-            history.append({"step": step, "epoch": step / steps_per_epoch, "train_loss": ema, "val_loss": vl})
-            logger.info("step %d (epoch %.2f): train loss %.4f, validation loss %.4f", step, step / steps_per_epoch, ema, vl)
-        if step % cfg.save_steps == 0 or end_of_epoch:
-            train_time += time.perf_counter() - t0
+            prog.history.append({"step": prog.step, "epoch": prog.step / steps_per_epoch, "train_loss": ema, "val_loss": vl})
+            logger.info("step %d (epoch %.2f): train loss %.4f, validation loss %.4f", prog.step,
+                        prog.step / steps_per_epoch, ema, vl)
+        if prog.step % cfg.save_steps == 0 or end_of_epoch:
+            prog.train_time += time.perf_counter() - t0
             t0 = time.perf_counter()
-            save_checkpoint()
+            _save_checkpoint(ckpt_dir, model, optim, sched, accelerator, prog)
         if callback is not None:
-            callback(step, loss_sum)
+            callback(prog.step, loss_sum)
     bar.close()
-    train_time += time.perf_counter() - t0
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        with atomic_dir(out_dir) as tmp:
-            backend.save(tmp)
-            ids.save(tmp / "ids")
-            _save_catalogue(dataset, tmp)
-            save_npy(tmp / "popularity.npy", dataset.train_counts)
-            write_json(tmp / "config.json", {
-                "format": FORMAT, "run_key": run_key, "backend": backend.name, "backend_config": backend.describe(),
-                "model_source": cfg.model if cfg.backend == "t5" else cfg.encoder, "ids_dir": ids_dir,
-                "ids_fingerprint": key["ids"], "data_fingerprint": data_fp, "data_source": dataset.meta.get("source"), "train_config": to_dict(cfg),
-                "n_train_examples": len(train_ex), "n_val_examples": len(val_ex),
-                "n_search_examples": examples.task.count("search"), "n_rec_examples": examples.task.count("rec"),
-                "steps": step, "total_steps": total_steps, "train_time_s": train_time,
-                "examples_per_s": n_seen / train_time if train_time > 0 and n_seen else None,
-                "history": history, "n_parameters": backend.n_parameters(),
-                "n_trainable_parameters": backend.n_trainable_parameters(),
-            })
-        logger.info("trained %d steps in %.1f s; model in %s", step, train_time, out_dir)
-    return out_dir
+    prog.train_time += time.perf_counter() - t0
+    return prog

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from semid.ids.collisions import BUCKET_ORDERS
 from semid.ids.types import SemanticIDs
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["IDTrie", "BUCKET_ORDERS"]
 
-BUCKET_ORDERS = ("popularity", "index", "centroid")
 
 
 @dataclass

@@ -71,7 +71,7 @@ def quantizer_codes(ids_dir: str | os.PathLike, embeddings: dict[str, np.ndarray
     ``separate`` / ``prefix-share`` (the same embedding sources the IDs were built from).
     """
     from semid.ids.build import load_quantizers
-    from semid.ids.schemes import prepare_embeddings
+    from semid.ids.schemes import SCHEMES, prepare_embeddings
 
     ids = SemanticIDs.load(ids_dir)
     try:
@@ -81,18 +81,7 @@ def quantizer_codes(ids_dir: str | os.PathLike, embeddings: dict[str, np.ndarray
                                 f"(a model's own ids/ copy has none); pass the run's IDs directory, "
                                 f"e.g. RUN/DATASET/ids/NAME") from None
     embs = prepare_embeddings(embeddings, ids.scheme)
-    if ids.scheme == "shared":
-        codes = qs["shared"].encode(embs["shared"])
-    elif ids.scheme == "separate":
-        codes = np.concatenate([qs["search"].encode(embs["search"]), qs["rec"].encode(embs["rec"])], axis=1)
-    else:  # prefix-share, as semid.ids.schemes.fit_scheme builds it
-        ds = int(ids.config.get("search_dim", embs["search"].shape[1]))
-        if embs["search"].shape[1] != ds:
-            raise ValueError(f"search embeddings have dim {embs['search'].shape[1]}, the IDs were built on dim {ds}")
-        p = qs["prefix"].encode(np.concatenate([embs["search"], embs["rec"]], axis=1))
-        zr = qs["prefix"].decode(p)
-        parts = [qs[t].encode(np.ascontiguousarray(embs[t] - z)) for t, z in (("search", zr[:, :ds]), ("rec", zr[:, ds:]))]
-        codes = np.concatenate([p, *parts], axis=1)
+    codes = SCHEMES.get_factory(ids.scheme)().encode(qs, embs, ids.config)
     nq = n_quantizer_levels(ids)
     if codes.shape[1] != nq:
         raise ValueError(f"{ids_dir}: the quantizers give {codes.shape[1]} levels, the IDs hold {nq} quantizer levels")

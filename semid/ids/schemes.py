@@ -88,6 +88,12 @@ class Scheme(ABC):
             seed: int) -> SchemeFit:
         """Fit the quantizer(s) on ``embeddings`` (as :func:`prepare_embeddings` returns them)."""
 
+    @abstractmethod
+    def encode(self, quantizers: dict[str, Quantizer], embeddings: dict[str, np.ndarray],
+               config: dict[str, Any]) -> np.ndarray:
+        """The quantizer codes of (new) items from fitted ``quantizers`` (as :meth:`fit` named
+        them); ``config``: the IDs' config.json (what the fit recorded)."""
+
     def suffix_name(self, task: str, n_levels: int) -> str:
         """The name of ``task``'s collision-suffix level, after ``n_levels`` quantizer levels."""
         return f"{task[0]}{n_levels}"
@@ -124,6 +130,9 @@ class SharedScheme(Scheme):
                             {"search": cols, "rec": list(cols)}, {"search": X, "rec": X},
                             {"search": recon, "rec": recon}, {"shared": q})
 
+    def encode(self, quantizers, embeddings, config):
+        return quantizers["shared"].encode(embeddings["shared"])
+
     def suffix_name(self, task: str, n_levels: int) -> str:
         return chr(ord("a") + n_levels)  # one ID for both tasks: the next letter
 
@@ -142,6 +151,10 @@ class SeparateScheme(Scheme):
                             {"search": list(range(L)), "rec": list(range(L, 2 * L))},
                             {"search": Xs, "rec": Xr}, {"search": qs.decode(cs), "rec": qr.decode(cr)},
                             {"search": qs, "rec": qr})
+
+    def encode(self, quantizers, embeddings, config):
+        return np.concatenate([quantizers["search"].encode(embeddings["search"]),
+                               quantizers["rec"].encode(embeddings["rec"])], axis=1)
 
 
 class PrefixShareScheme(Scheme):
@@ -171,6 +184,16 @@ class PrefixShareScheme(Scheme):
                             {"search": [0, *range(1, L)], "rec": [0, *range(L, 2 * L - 1)]},
                             {"search": Xs, "rec": Xr}, recon,
                             {"prefix": qp, "search": task_q["search"], "rec": task_q["rec"]}, search_dim=ds)
+
+    def encode(self, quantizers, embeddings, config):
+        ds = int(config.get("search_dim", embeddings["search"].shape[1]))
+        if embeddings["search"].shape[1] != ds:
+            raise ValueError(f"search embeddings have dim {embeddings['search'].shape[1]}, the IDs were built on dim {ds}")
+        p = quantizers["prefix"].encode(np.concatenate([embeddings["search"], embeddings["rec"]], axis=1))
+        zr = quantizers["prefix"].decode(p)
+        parts = [quantizers[t].encode(np.ascontiguousarray(embeddings[t] - z))
+                 for t, z in (("search", zr[:, :ds]), ("rec", zr[:, ds:]))]
+        return np.concatenate([p, *parts], axis=1)
 
 
 def get_scheme(scheme: str, levels: int | None = None) -> Scheme:

@@ -31,6 +31,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from semid.generative.config import DEFAULT_SERVE_K
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["create_app", "MAX_K", "MAX_QUERY_CHARS", "MAX_BATCH", "MAX_HISTORY"]
@@ -47,7 +49,7 @@ ItemId = int | str
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(10, ge=1, le=MAX_K, description=f"items to return per input, 1..{MAX_K} (and at most the catalogue size)")
+    k: int = Field(DEFAULT_SERVE_K, ge=1, le=MAX_K, description=f"items to return per input, 1..{MAX_K} (and at most the catalogue size)")
 
 
 class SearchRequest(_Body):

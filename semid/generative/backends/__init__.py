@@ -12,24 +12,23 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from semid.registry import Registry, check_name_attribute
+
 __all__ = ["BACKENDS", "backend_class", "Backend", "TrainExamples"]
 
-#: name -> (module, class, one-line help)
-BACKENDS: dict[str, tuple[str, str, str]] = {
-    "encoder-decoder": ("semid.generative.backends.encoder_decoder", "EncoderDecoderBackend",
-                        "frozen pretrained text encoder (cached states) + small ID decoder; the CPU default"),
-    "t5": ("semid.generative.backends.t5", "T5Backend",
-           "a T5 seq2seq model: --model small (offline, from scratch), a hub name or a local path; the paper's"),
-}
+#: the model backends: name -> backend class (semid.registry; one line each)
+BACKENDS: Registry[Any] = Registry("generative backend", check=check_name_attribute)
+BACKENDS.add("encoder-decoder", "semid.generative.backends.encoder_decoder:EncoderDecoderBackend",
+             "frozen pretrained text encoder (cached states) + small ID decoder; the CPU default",
+             options="semid.generative.config:TrainConfig")
+BACKENDS.add("t5", "semid.generative.backends.t5:T5Backend",
+             "a T5 seq2seq model: --model small (offline, from scratch), a hub name or a local path; the paper's",
+             options="semid.generative.config:TrainConfig")
 
 
 def backend_class(name: str) -> Any:
     """The backend class registered as ``name``; ``ValueError`` listing the valid names otherwise."""
-    try:
-        mod, cls, _ = BACKENDS[name]
-    except KeyError:
-        raise ValueError(f"unknown generative backend {name!r}; choose one of {sorted(BACKENDS)}") from None
-    return getattr(importlib.import_module(mod), cls)
+    return BACKENDS.get_factory(name)
 
 
 def __getattr__(name: str) -> Any:

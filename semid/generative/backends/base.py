@@ -141,8 +141,22 @@ class Backend(ABC):
 
     @classmethod
     @abstractmethod
+    def for_training(cls, dataset: Any, ids: Any, cfg: Any, work_dir: Path, query_states: Any = None,
+                     item_states: Any = None, show_progress: bool = True) -> Backend:
+        """A freshly initialised backend (seeded by the caller) for ``train_model``. ``work_dir``
+        (the run's checkpoint folder) keeps whatever must survive a resume (a tokenizer, cached
+        encoder states); ``query_states`` / ``item_states``: shared encoder states, for backends
+        that cache them (others ignore them)."""
+
+    @classmethod
+    @abstractmethod
     def load(cls, path: Path, config: dict[str, Any], ids: Any, device: str | None = None) -> Backend:
         """Rebuild the backend saved in model directory ``path`` (``config`` is its config.json)."""
+
+    @property
+    def model_source(self) -> str:
+        """The pretrained model it starts from (hub name or path), recorded in config.json."""
+        return ""
 
     def n_parameters(self) -> int:
         return int(sum(p.numel() for p in self.module.parameters()))

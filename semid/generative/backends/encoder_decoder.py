@@ -307,6 +307,24 @@ class EncoderDecoderBackend(Backend):
             be._text_encoder = load_encoder(str(path / "model" / "encoder"), int(settings["max_query_tokens"]))
         return be.to(device) if device else be
 
+    @property
+    def model_source(self) -> str:
+        return str(self.settings["encoder"])
+
+    @classmethod
+    def for_training(cls, dataset, ids: SemanticIDs, cfg, work_dir: Path, query_states=None, item_states=None,
+                     show_progress: bool = True) -> EncoderDecoderBackend:
+        """:meth:`create` with the training queries' (and item texts') encoder states: those
+        given (a QueryStates or its directory), else encoded once into ``work_dir/query-states``
+        (``item-states``), so that a resumed run does not encode them again."""
+        qs = its = None
+        if cfg.caches_states:
+            qs = _cached_states(query_states, _train_query_texts(dataset), Path(work_dir) / "query-states", cfg,
+                                show_progress)
+            if cfg.item_texts:
+                its = _cached_states(item_states, dataset.texts, Path(work_dir) / "item-states", cfg, show_progress)
+        return cls.create(dataset, ids, cfg, states=qs, item_states=its, show_progress=show_progress)
+
     @classmethod
     def create(cls, dataset, ids: SemanticIDs, cfg, states: QueryStates | None = None,
                item_states: QueryStates | None = None, show_progress: bool = True) -> EncoderDecoderBackend:
@@ -344,6 +362,17 @@ class EncoderDecoderBackend(Backend):
             be._text_encoder = enc
             be.joint = JointModule(be.decoder, enc)
         return be
+
+
+def _cached_states(given, texts: list[str], own: Path, cfg, show_progress: bool) -> QueryStates:
+    """``given`` (a QueryStates or its directory), else ``texts`` encoded once into ``own``."""
+    if isinstance(given, QueryStates):
+        return given
+    if given is not None:
+        return QueryStates.load(given)
+    if not (own / "meta.json").exists():
+        encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress).save(own)
+    return QueryStates.load(own)
 
 
 def _encoder_dim(enc) -> int:

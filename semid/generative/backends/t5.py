@@ -237,6 +237,16 @@ class T5Backend(Backend):
                  max_query_tokens=int(tc.get("max_query_tokens", 64)), source=config.get("model_source", "small"))
         return be.to(device) if device else be
 
+    @property
+    def model_source(self) -> str:
+        return self.source
+
+    @classmethod
+    def for_training(cls, dataset, ids: SemanticIDs, cfg, work_dir: Path, query_states=None, item_states=None,
+                     show_progress: bool = True) -> T5Backend:
+        """:meth:`create` with its tokenizer and initial weights kept in ``work_dir/init``."""
+        return cls.create(dataset, ids, cfg, Path(work_dir) / "init")
+
     @classmethod
     def create(cls, dataset, ids: SemanticIDs, cfg, init_dir: Path) -> T5Backend:
         """Build (or, on resume, reload) the starting model and tokenizer; the first run saves
