@@ -38,20 +38,18 @@ title-leak checks) and runs the items in a thread pool; it re-exports the public
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import re
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from semid.cache import RecordCache
 from semid.data.llm_client import Cancelled, Refused, Retryable, chat
 from semid.data.llm_config import ENV_API_KEY, LLMQueryConfig, LLMQueryError
 from semid.data.llm_parse import as_str_list, parse_answer
@@ -63,7 +61,6 @@ from semid.data.llm_prompt import (
     format_metadata,
 )
 from semid.data.text import contains_title
-from semid.io import atomic_write_text, hash_json
 
 logger = logging.getLogger(__name__)
 
@@ -97,24 +94,18 @@ def _id(v: Any) -> int | str:
     return int(v) if isinstance(v, int | np.integer) and not isinstance(v, bool) else str(v)
 
 
-def _cache_path(cfg: LLMQueryConfig, item_id: int | str, messages: list[dict[str, str]]) -> Path:
-    key = hash_json({"model": cfg.model, "messages": messages, "item_id": item_id}, length=16)
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", str(item_id))[:60]  # string ids may hold path characters
-    return cfg.resolved_cache_dir() / f"{stem}-{key}.json"
+def _cache_key(cfg: LLMQueryConfig, item_id: int | str, messages: list[dict[str, str]]) -> dict[str, Any]:
+    return {"model": cfg.model, "messages": messages, "item_id": item_id}
 
 
-def _read_cache(path: Path, n: int) -> tuple[list[str], list[str]] | None:
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+def _check_cached(n: int) -> Any:
+    """A :class:`~semid.cache.RecordCache` check: the record's first ``n`` queries and paraphrases."""
+    def check(data: Any) -> tuple[list[str], list[str]]:
         q, p = data["queries"], data["paraphrases"]
         if as_str_list(q) is None or as_str_list(p) is None or not q or not p:
             raise ValueError("empty or non-text lists")
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        logger.warning("ignoring unreadable cache file %s (%s); asking again", path, exc)
-        return None
-    return q[:n], p[:n]
+        return q[:n], p[:n]
+    return check
 
 
 def _delay(cfg: LLMQueryConfig, retry: int, retry_after: float | None, rng: random.Random) -> float:
@@ -128,8 +119,8 @@ def _ask_item(row: Any, cfg: LLMQueryConfig, rng: random.Random,
               stop: threading.Event | None = None) -> _ItemAnswer:
     item_id, title, n = _id(row["item_id"]), clean_field(row["title"]), cfg.n_queries
     messages = build_messages(row, n, cfg.json_instruction, cfg.item_noun)
-    path = _cache_path(cfg, item_id, messages)
-    cached = _read_cache(path, n)
+    cache, key = RecordCache(cfg.resolved_cache_dir()), _cache_key(cfg, item_id, messages)
+    cached = cache.get(str(item_id), key, check=_check_cached(n))
     if cached is not None:
         return _ItemAnswer(item_id, cached[0], cached[1], from_cache=True)
 
@@ -181,7 +172,7 @@ def _ask_item(row: Any, cfg: LLMQueryConfig, rng: random.Random,
 
     record = {"cache_version": _CACHE_VERSION, "item_id": item_id, "model": cfg.model,
               "messages": messages, "queries": best[0], "paraphrases": best[1]}
-    atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    cache.put(str(item_id), key, record)
     return _ItemAnswer(item_id, best[0], best[1], from_cache=False)
 
 # ---------------------------------------------------------------------------- many items

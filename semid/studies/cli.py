@@ -67,23 +67,22 @@ def _cached_record_fn(cache: Path, levels: int, codebook: int, k: int, cached_on
                       **record_kwargs: Any):
     """``record_fn(set, spec, seed)`` that keeps each fitted record as JSON under ``cache`` and reuses it;
     ``record_kwargs`` go to :func:`semid.studies.rqvae.quantizer_record` (and into the cache key)."""
-    from semid.io import hash_json, read_json, write_json
+    from semid.cache import RecordCache
     from semid.studies.rqvae import quantizer_record
 
-    cache.mkdir(parents=True, exist_ok=True)
+    store = RecordCache(cache, key_length=12, sep="__", max_label=None)  # the names this cache always had
 
     def cached_record(es, m, s):
-        key = hash_json({"set": es.name, "shape": list(es.X.shape), "head": es.X[:64].tolist(), "source": es.source,
-                         "targets": es.targets, "method": vars(m), "seed": s, "levels": levels, "codebook": codebook, "k": k,
-                         **({"record": record_kwargs} if record_kwargs else {})})
+        key = {"set": es.name, "shape": list(es.X.shape), "head": es.X[:64].tolist(), "source": es.source,
+               "targets": es.targets, "method": vars(m), "seed": s, "levels": levels, "codebook": codebook, "k": k,
+               **({"record": record_kwargs} if record_kwargs else {})}
         safe = m.label.replace(" ", "").replace("+", "plus-").replace("-", "_")
-        f = cache / f"{es.name}__{safe}__s{s}__{key[:12]}.json"
-        if f.exists():
-            return read_json(f)
-        if cached_only:
-            return None
+        label = f"{es.name}__{safe}__s{s}"
+        r = store.get(label, key)
+        if r is not None or cached_only:
+            return r
         r = quantizer_record(es, m, s, levels, codebook, k, show_progress=progress, **record_kwargs)
-        write_json(f, r)
+        store.put(label, key, r)
         return r
 
     return cached_record
