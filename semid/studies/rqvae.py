@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from semid.generative.config import DEFAULT_K
 from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def _size_pmf(n_items: int, n_ids: int) -> tuple[np.ndarray, np.ndarray]:
     return j + 1, binom.pmf(j, n_items - 1, p)
 
 
-def id_space_arithmetic(n_items: int = PAPER_N_ITEMS, n_ids: int = 256 * 256, k: int = 30) -> dict[str, float]:
+def id_space_arithmetic(n_items: int = PAPER_N_ITEMS, n_ids: int = 256 * 256, k: int = DEFAULT_K) -> dict[str, float]:
     """Collisions forced by the ID space when ``n_items`` go uniformly at random into ``n_ids`` IDs.
 
     Returns ``share_colliding`` = 1 - (1 - 1/M)^(N-1) (fraction of items sharing their ID),
@@ -121,7 +122,7 @@ def zipf_popularity(n_items: int, exponent: float = 1.0, seed: int = 0) -> np.nd
     return 1.0 / ranks.astype(np.float64) ** float(exponent)
 
 
-def ceiling(rank: np.ndarray, weights: np.ndarray, k: int = 30) -> float:
+def ceiling(rank: np.ndarray, weights: np.ndarray, k: int = DEFAULT_K) -> float:
     """Oracle Recall@k ceiling: ``sum_i w_i [rank_i < k] / sum_i w_i``.
 
     rank: int (n,) position of each item in its bucket (0 = first); weights: float (n,),
@@ -136,7 +137,7 @@ def ceiling(rank: np.ndarray, weights: np.ndarray, k: int = 30) -> float:
 
 
 def task_ceilings(rank: np.ndarray, search_w: np.ndarray, rec_w: np.ndarray, head: np.ndarray | None,
-                  k: int = 30) -> dict[str, float]:
+                  k: int = DEFAULT_K) -> dict[str, float]:
     """Ceilings of search, rec (and rec head / torso), plus the share of targets first in their bucket."""
     out = {"search": ceiling(rank, search_w, k), "rec": ceiling(rank, rec_w, k),
            "search_first": ceiling(rank, search_w, 1), "rec_first": ceiling(rank, rec_w, 1)}
@@ -147,7 +148,7 @@ def task_ceilings(rank: np.ndarray, search_w: np.ndarray, rec_w: np.ndarray, hea
     return out
 
 
-def uniform_ceiling_curve(n_items: int, n_ids: list[int], popularity: np.ndarray, k: int = 30,
+def uniform_ceiling_curve(n_items: int, n_ids: list[int], popularity: np.ndarray, k: int = DEFAULT_K,
                           seed: int = 0) -> dict[str, list[float]]:
     """Ceilings when ``n_items`` go uniformly at random into ``M`` IDs, for each ``M`` in ``n_ids``.
 
@@ -252,7 +253,7 @@ def load_embedding_set(name: str, path: str | Path, data_dir: str | Path | None 
 # ------------------------------------------------------------------ quantizer study
 def quantizer_record(es: EmbeddingSet, spec: MethodSpec, seed: int, levels: int = DEFAULT_LEVELS,
                      codebook_size: int = DEFAULT_CODEBOOK_SIZE,
-                     k: int = 30, show_progress: bool = False, max_queries: int = 10_000) -> dict[str, Any]:
+                     k: int = DEFAULT_K, show_progress: bool = False, max_queries: int = 10_000) -> dict[str, Any]:
     """Fit one quantizer on one embedding set and measure it (JSON-ready dict).
 
     ``max_queries``: items sampled for the neighbour-preservation diagnostic (a brute-force kNN,
@@ -297,7 +298,7 @@ def quantizer_record(es: EmbeddingSet, spec: MethodSpec, seed: int, levels: int 
 
 
 def run_quantizer_study(sets: list[EmbeddingSet], methods: list[MethodSpec], seeds: list[int],
-                        levels: int = DEFAULT_LEVELS, codebook_size: int = DEFAULT_CODEBOOK_SIZE, k: int = 30,
+                        levels: int = DEFAULT_LEVELS, codebook_size: int = DEFAULT_CODEBOOK_SIZE, k: int = DEFAULT_K,
                         paper_n_items: int = PAPER_N_ITEMS,
                         zipf_exponent: float = 1.0, show_progress: bool = True,
                         record_fn: Any = None) -> dict[str, Any]:

@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from semid.generative.config import DEFAULT_K
+from semid.ids.base import DEFAULT_CODEBOOK_SIZE, DEFAULT_LEVELS
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["FACTORS", "REMEDY_VALUES", "Arm", "factor_settings", "ablation_arms", "arm_spec", "run_ablation",
@@ -104,8 +107,8 @@ def arm_spec(arm: Arm, epoch_scale: float = 1.0):
     return MethodSpec(arm.label, "rq-vae", None, opts)
 
 
-def run_ablation(sets: list, arms: list[Arm], seeds: list[int], epoch_scale: float = 1.0, levels: int = 2,
-                 codebook_size: int = 256, k: int = 30, record_fn: Any = None,
+def run_ablation(sets: list, arms: list[Arm], seeds: list[int], epoch_scale: float = 1.0, levels: int = DEFAULT_LEVELS,
+                 codebook_size: int = DEFAULT_CODEBOOK_SIZE, k: int = DEFAULT_K, record_fn: Any = None,
                  show_progress: bool = True) -> dict[str, Any]:
     """Every (set, arm, seed) record (JSON-ready). sets: :class:`semid.studies.rqvae.EmbeddingSet`;
     ``record_fn(set, spec, seed)`` replaces :func:`semid.studies.rqvae.quantizer_record` (e.g. a cache)."""

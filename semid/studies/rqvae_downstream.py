@@ -11,6 +11,7 @@ import numpy as np
 
 from semid.experiment.layout import RunLayout, variant_slug
 from semid.experiment.results import load_results
+from semid.generative.config import DEFAULT_K
 from semid.studies.rqvae import _dataset_target_weights, _hits_target_weights, task_ceilings
 from semid.studies.rqvae_paired import paired_family, resolve
 
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["downstream_results", "downstream_runs", "as_merged"]
 
 
-def downstream_runs(run_dirs: list[str | Path], k: int = 30) -> dict[str, Any]:
+def downstream_runs(run_dirs: list[str | Path], k: int = DEFAULT_K) -> dict[str, Any]:
     """:func:`downstream_results` of several runs (one per dataset, say) merged into one dict.
 
     ``runs``: each run's path and setup; ``groups``, ``baselines`` and ``collision_tests``: every
@@ -60,7 +61,7 @@ def as_merged(down: dict[str, Any] | None) -> dict[str, Any] | None:
             "families": down.get("families") or {}, "missing": down.get("missing") or {}}
 
 
-def downstream_results(run_dir: str | Path, k: int = 30) -> dict[str, Any] | None:
+def downstream_results(run_dir: str | Path, k: int = DEFAULT_K) -> dict[str, Any] | None:
     """Generative recall of a ``semid run`` directory with significance tests and the ceilings of its IDs.
 
     Returns None when ``run_dir/results.json`` does not exist. For each (dataset, collisions)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from semid.generative.config import DEFAULT_K
 from semid.studies.rqvae_ablation import deciding_factors, summarize_ablation
 from semid.studies.rqvae_paired import NAIVE, REFERENCE, ROBUST, find_family_test
 
@@ -53,7 +54,7 @@ def gap_closed(naive: float, robust: float, reference: float, min_gap: float = 0
 
 
 # ------------------------------------------------------------------ downstream
-def downstream_means(g: dict[str, Any], quantizer: str, k: int = 30) -> dict[str, float]:
+def downstream_means(g: dict[str, Any], quantizer: str, k: int = DEFAULT_K) -> dict[str, float]:
     """Seed means of one quantizer's generative recall in a (dataset, collisions) group."""
     rows = [r for r in g["records"] if r["quantizer"] == quantizer]
     out = {}
@@ -71,7 +72,7 @@ def downstream_datasets(down: dict[str, Any]) -> list[str]:
     return out + sorted({g["dataset"] for g in down.get("groups") or []} - set(out))
 
 
-def answer_rows(down: dict[str, Any], dataset: str, k: int = 30) -> list[dict[str, Any]]:
+def answer_rows(down: dict[str, Any], dataset: str, k: int = DEFAULT_K) -> list[dict[str, Any]]:
     """The downstream answer of one dataset, per (collisions, task): RQ-KMeans, naive and robust Recall@k
     (seed means), the naive vs RQ-KMeans test (``gap_test``: is naive below?), the robust vs naive test
     (``robust_test``) of the dataset's family, and ``closed`` = (robust - naive) / (RQ-KMeans - naive),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from semid.evaluate.significance import EvalRecord, compare
+from semid.generative.config import DEFAULT_K
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ BASELINE = "–"
 TASKS = ("search", "rec")
 
 
-def family_specs(variants: set[tuple[str, str]], k: int = 30) -> list[dict[str, Any]]:
+def family_specs(variants: set[tuple[str, str]], k: int = DEFAULT_K) -> list[dict[str, Any]]:
     """The tests of one dataset's family, among the ``(quantizer, collisions)`` variants that exist
     (baselines as ``(RANDOM, BASELINE)`` / ``(POPULARITY, BASELINE)``); a test whose side is absent is left out."""
     specs = []
@@ -52,7 +53,7 @@ def quantizer_order(q: str) -> tuple[int, str]:
     return (lead.index(q) if q in lead else len(lead), q)
 
 
-def paired_family(records: list[dict[str, Any]], k: int = 30, alpha: float = 0.05) -> dict[str, Any]:
+def paired_family(records: list[dict[str, Any]], k: int = DEFAULT_K, alpha: float = 0.05) -> dict[str, Any]:
     """The family of one dataset from its result records (dicts; generative, random and popularity
     records with ``eval_dir`` holding ``metrics.json`` + ``hits.parquet``).
 

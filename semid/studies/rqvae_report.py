@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from semid.generative.config import DEFAULT_K
 from semid.studies import rqvae_numbers as num
 from semid.studies import rqvae_tables as tab
 
@@ -123,7 +124,7 @@ def _join(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
 
 
-def downstream_answer(down: dict[str, Any], dataset: str, k: int = 30) -> list[str]:
+def downstream_answer(down: dict[str, Any], dataset: str, k: int = DEFAULT_K) -> list[str]:
     """One line per task of ``dataset``: naive vs RQ-KMeans Recall@k and its p-value, then robust and the
     share of the gap it closes with the robust vs naive p-value; each value without / with the suffix."""
     rows = num.answer_rows(down, dataset, k)

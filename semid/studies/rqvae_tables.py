@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from semid.generative.config import DEFAULT_K
 from semid.report import mean_std
 from semid.studies.rqvae_ablation import deciding_factors, summarize_ablation
 
@@ -180,7 +181,7 @@ def _p(v: Any) -> str:
     return "–" if v is None else ("<1e-300" if v == 0 else f"{v:.3g}")
 
 
-def dataset_table(down: dict[str, Any], dataset: str, k: int = 30) -> list[str]:
+def dataset_table(down: dict[str, Any], dataset: str, k: int = DEFAULT_K) -> list[str]:
     """Main-report table of one dataset: per (quantizer, collisions) search / rec Recall@k (mean ± std over
     seeds) with the p-value vs RQ-KMeans (same collisions) of the dataset's family (Bonferroni), rec head /
     torso (seed means); then the random-ID and popularity baselines, tested against RQ-KMeans without the suffix."""
