@@ -192,3 +192,29 @@ def test_retriever_api_and_commands_speak_catalogue_ids(trained, tiny_dataset, c
     assert main(["-q", "recommend", str(trained), "--history", f"{ids[1]},{ids[5]}", "--k", "3"]) == 0
     assert "rank" in capsys.readouterr().out
     assert main(["-q", "recommend", str(trained), "--history", "123456"]) == 2
+
+
+def test_semid_train_reuses_given_item_text_states_and_refuses_mismatched_ones(tiny_dataset, states, tmp_path, capsys,
+                                                                               monkeypatch):
+    """`semid train --query-states Q --item-states I` encodes nothing itself; item states of other
+    texts are refused (the CLI's error, exit 2) instead of training on the wrong texts."""
+    from semid.cli import main
+
+    data, ids_dir = tmp_path / "data", tmp_path / "ids"
+    tiny_dataset.save(data)
+    genre_ids(tiny_dataset.n_items).save(ids_dir)
+    items = tmp_path / "item-states"
+    encode_states(tiny_dataset.texts, "all-MiniLM-L6-v2", 32, show_progress=False).save(items)
+    base = ["train", "--data", str(data), "--ids", str(ids_dir), "--query-states", str(states), "--epochs", "1",
+            "--no-progress", "--set", "max_query_tokens=32", "--set", "d_model=32", "--set", "heads=2",
+            "--set", "d_ff=64", "--batch-size", "16"]
+    import semid.generative.backends.encoder_decoder as ed
+
+    def no_encoding(*a, **k):
+        raise AssertionError("states were encoded again")
+
+    monkeypatch.setattr(ed, "encode_states", no_encoding)
+    assert main(base + ["--item-states", str(items), "--out", str(tmp_path / "m")]) == 0
+    # the training queries' states given as the item texts'
+    assert main(base + ["--item-states", str(states), "--out", str(tmp_path / "m2")]) == 2
+    assert "item-text states do not match" in capsys.readouterr().err

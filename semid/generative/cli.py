@@ -28,8 +28,10 @@ examples:
   # a cheaper decoder input (the query's pooled sentence embedding), with dropout
   semid train --data ... --ids ... --out ... --set search_memory=pooled --set dropout=0.1
 
-  # reuse training-query states encoded once for this dataset and encoder
+  # reuse the training queries' encoder states, encoded once for this dataset and encoder
   semid train --data ... --ids ... --out ... --query-states runs/mls/query-states/all-MiniLM-L6-v2-64
+  # ... and the item texts' (RUN/DATASET/item-states/)
+  semid train --data ... --ids ... --out ... --query-states Q_DIR --item-states runs/mls/item-states/all-MiniLM-L6-v2-64
 
   # the paper's model (needs the hub or a local copy), paper defaults (3 epochs, lr 2e-3, batch 128)
   semid train --data runs/ml25m/data --ids runs/ml25m/ids/rqk --backend t5 --model google/flan-t5-base --out runs/ml25m/model/rqk
@@ -55,6 +57,8 @@ def register(subparsers: Any) -> None:
                                      "(default all-MiniLM-L6-v2, offline)")
     p.add_argument("--query-states", help="encoder-decoder: a directory of training-query states to reuse "
                                           "(written by semid run under RUN/DATASET/query-states/)")
+    p.add_argument("--item-states", help="encoder-decoder: the same for the item texts (RUN/DATASET/item-states/); "
+                                         "without it they are encoded again")
     p.add_argument("--out", required=True, help="model directory to write (RUN/model/NAME)")
     p.add_argument("--config", help="TrainConfig file (.toml/.yaml/.json); flags below override it")
     p.add_argument("--epochs", type=float)
@@ -87,7 +91,8 @@ def _train(args: argparse.Namespace) -> int:
     data = apply_overrides(data, args.set)
     cfg = from_dict(TrainConfig, data, "TrainConfig")
     ds = Dataset.load(args.data)
-    out = train_model(ds, args.ids, cfg, args.out, show_progress=not args.no_progress, query_states=args.query_states)
+    out = train_model(ds, args.ids, cfg, args.out, show_progress=not args.no_progress, query_states=args.query_states,
+                      item_states=args.item_states)
     info = json.loads((out / "config.json").read_text())
     print(f"trained {info['steps']} steps on {info['n_train_examples']:,} examples "
           f"({info['n_search_examples']:,} search, {info['n_rec_examples']:,} rec) in {info['train_time_s']:.1f}s; "
