@@ -48,6 +48,7 @@ def downstream_runs(run_dirs: list[str | Path], k: int = DEFAULT_K) -> dict[str,
             merged[key] += down[key]
         merged["families"].update(down["families"])
         merged["missing"].update(down["missing"])
+        merged.setdefault("coherence", {}).update(down.get("coherence") or {})
     return merged
 
 
@@ -74,6 +75,8 @@ def downstream_results(run_dir: str | Path, k: int = DEFAULT_K) -> dict[str, Any
     dense and random-ID records. ``setup``: ID sizes, train and eval settings of the run.
     ``families``: per dataset, the report's family of paired tests (:mod:`semid.studies.rqvae_paired`);
     ``missing``: per dataset, the variants the config plans that have no record yet.
+    ``coherence``: per dataset and quantizer, the neighbour coherence of its IDs
+    (:mod:`semid.studies.rqvae_coherence`).
     """
     from semid.io import read_json
 
@@ -121,6 +124,9 @@ def downstream_results(run_dir: str | Path, k: int = DEFAULT_K) -> dict[str, Any
             out["collision_tests"].append({"dataset": dataset, "quantizer": q, "error": str(exc)})
             continue
         out["collision_tests"] += [{"dataset": dataset, "quantizer": q, **t} for t in tests]
+    from semid.studies.rqvae_coherence import run_coherence
+
+    out["coherence"] = {ds: c for ds in sorted({r["dataset"] for r in recs}) if (c := run_coherence(run_dir, ds, recs))}
     return out
 
 

@@ -116,8 +116,11 @@ def _downstream_sentence(down: dict[str, Any] | None, k: int) -> str:
     lead = (f"naive RQ-VAE's generative search R@{k} is significantly below RQ-KMeans's on {where(below) or 'no set'}"
             + (f"; not on {where(not_below)}" if not_below else "") + ".")
     lead += f" Robust RQ-VAE closes {_join(closes)} of that gap." if closes else ""
-    details = [line for ds in num.downstream_datasets(down) for line in downstream_answer(down, ds, k)]
-    return f"**Downstream: {lead}** Seed means without / with the suffix, p as in section 4: " + " ".join(details)
+    # search only here (the question); rec's gap and share closed are in section 4 and the appendix
+    details = [line for ds in num.downstream_datasets(down) for line in downstream_answer(down, ds, k)
+               if line.startswith(f"{ds} search")]
+    return (f"**Downstream: {lead}** Search, seed means without / with the suffix, p as in section 4 (rec: section 4): "
+            + " ".join(details))
 
 
 def _join(items: list[str]) -> str:
@@ -157,10 +160,25 @@ def _each(rows: list[dict[str, Any]], key: str) -> str:
     return " / ".join(one(r[key]) for r in rows)
 
 
+def _coherence_sentence(down: dict[str, Any] | None) -> str | None:
+    """Why robust RQ-VAE, with every code in use, still trails on search: its IDs' neighbour coherence
+    (:mod:`semid.studies.rqvae_coherence`) against RQ-KMeans's, per dataset."""
+    coh = (down or {}).get("coherence") or {}
+    parts = [f"{ds} {c['rq-vae-robust']['l1']:.2f} / {c['rq-vae-robust']['id']:.3f} against RQ-KMeans's "
+             f"{c['rq-kmeans']['l1']:.2f} / {c['rq-kmeans']['id']:.3f}"
+             for ds, c in sorted(coh.items()) if "rq-vae-robust" in c and "rq-kmeans" in c]
+    if not parts:
+        return None
+    return ("**Why robust training does not restore search: its codes scatter neighbours.** Of each item's 10 nearest "
+            f"neighbours, the share with its first-level code / whole ID is {_join(parts)}: robust RQ-VAE uses every "
+            "code but gives similar items unrelated IDs, so learning one item does not carry to its neighbours.")
+
+
 def answer_section(study: dict[str, Any], ablation: dict[str, Any] | None, down: dict[str, Any] | None) -> list[str]:
     """The verdict: one bullet per question, each from the measurements below."""
     bullets = [_mechanism_sentence(study), _ablation_sentence(ablation) if ablation else None,
-               _paper_sentence(ablation) if ablation else None, _downstream_sentence(down, study["k"])]
+               _paper_sentence(ablation) if ablation else None, _downstream_sentence(down, study["k"]),
+               _coherence_sentence(down)]
     return ["## Answer", ""] + [f"- {b}" for b in bullets if b] + [""]
 
 
@@ -293,6 +311,14 @@ def _appendix_downstream(down: dict[str, Any] | None, k: int) -> list[str]:
     if not down or not down.get("groups"):
         return []
     out = ["## Downstream, every group and test", "", *[f"- {tab.setup_line(r)}" for r in down.get("runs") or []], ""]
+    for ds, coh in sorted((down.get("coherence") or {}).items()):
+        out += [f"### {ds}: neighbour coherence of the IDs (collisions none, mean over seeds)", "",
+                "Share of each item's 10 nearest neighbours (cosine, the embedding the IDs were built from) with the "
+                "item's first-level code, and with its whole quantizer ID (`semid.studies.rqvae_coherence`).", "",
+                "| quantizer | first-level codes used | neighbours sharing the first code | sharing the whole ID | seeds |",
+                "| --- | --- | --- | --- | --- |",
+                *[f"| {q} | {c['l1_codes']:.0f} | {c['l1']:.3f} | {c['id']:.3f} | {c['n_seeds']} |"
+                  for q, c in sorted(coh.items())], ""]
     for ds in num.downstream_datasets(down):
         fam = (down.get("families") or {}).get(ds)
         out += [f"### {ds}: the answer", "", *tab.answer_table(num.answer_rows(down, ds, k)), ""]
