@@ -1,0 +1,41 @@
+#!/bin/bash
+# The encoder-decoder's prefix-MLP decoder (decoder = "mlp", search_memory = "pooled") at the
+# movielens-small grid's settings (4 epochs, lr 5e-3, batch 256, max_history 10, dropout 0) on the
+# grid's content IDs (RQ-KMeans 2 x 256 + suffix), 3 seeds (seed k trains on the IDs of seed k),
+# evaluated as the grid evaluates (1,000 sampled queries, 610 users, beam 30). The transformer
+# decoder's numbers are the grid's own (docs/results/movielens-small/report.md).
+#   benchmarks/mlp_decoder_check.sh [RUN=runs/movielens-small] [DIR=/tmp/mlp-check]
+# Writes DIR/s{k}/ and benchmarks/results/mlp_decoder_check.md.
+set -euo pipefail
+RUN=$(realpath "${1:-runs/movielens-small}")
+DIR=${2:-/tmp/mlp-check}
+R=$RUN/ml-latest-small
+OUT=$(dirname "$0")/results/mlp_decoder_check.md
+for k in 0 1 2; do
+  W=$DIR/s$k; mkdir -p "$W"
+  OMP_NUM_THREADS=1 semid train --data "$R/data" --ids "$R/ids/content__rq-kmeans__suffix__s$k" \
+    --query-states "$R/query-states/all-MiniLM-L6-v2-64" --item-states "$R/item-states/all-MiniLM-L6-v2-64" \
+    --out "$W/model" --epochs 4 --lr 5e-3 --batch-size 256 --max-history 10 --seed "$k" \
+    --set decoder=mlp --set search_memory=pooled --set dropout=0.0 --no-progress > "$W/log" 2>&1
+  OMP_NUM_THREADS=1 semid evaluate --model "$W/model" --data "$R/data" --out "$W/eval" --k 30 --beam 30 \
+    --max-examples 1000 --sample-seed 0 --no-progress >> "$W/log" 2>&1
+done
+python - "$DIR" "$RUN" > "$OUT" <<'PY'
+import json, sys
+from pathlib import Path
+import numpy as np
+d, run = Path(sys.argv[1]), Path(sys.argv[2])
+rows = [json.loads((d / f"s{k}" / "eval" / "metrics.json").read_text()) for k in range(3)]
+grid = [r for r in json.loads((run / "results.json").read_text())["records"]
+        if r.get("kind") == "generative" and r.get("row") == "content" and r.get("quantizer") == "rq-kmeans"
+        and r.get("collisions") == "suffix"]
+def ms(v): return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}"
+print("# The prefix-MLP decoder against the transformer decoder at the grid's settings\n")
+print("Command: `benchmarks/mlp_decoder_check.sh` (content IDs RQ-KMeans 2x256 + suffix of the movielens-small grid, "
+      "4 epochs, 3 seeds; the transformer rows are the grid's own models).\n")
+print("| decoder | seeds | search R@30 | rec R@30 | per seed (search / rec) |\n| --- | --- | --- | --- | --- |")
+for name, rs in (("transformer (default; the grid)", grid), ("mlp, pooled search memory", rows)):
+    s, r = [x["search_recall@30"] for x in rs], [x["rec_recall@30"] for x in rs]
+    print(f"| {name} | {len(rs)} | {ms(s)} | {ms(r)} | " + ", ".join(f"{a:.3f} / {b:.3f}" for a, b in zip(s, r)) + " |")
+PY
+cat "$OUT"
