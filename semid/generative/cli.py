@@ -11,7 +11,7 @@ EPILOG = """which backend:
                              Learns search and rec in minutes on a CPU: use it on a laptop or for grids.
                              The decoder reads every token state of a query (--set search_memory=pooled:
                              the sentence embedding alone, cheaper, weaker on search); --set decoder=mlp is
-                             a lighter decoder: 1.5x the training throughput, the same rec but a fifth less
+                             a lighter decoder: about 2x the training throughput, the same rec but a fifth less
                              search at 4 epochs (benchmarks/results/decoder_check.md).
   t5                         a seq2seq T5: --model google/flan-t5-base (the paper's; hub name or local
                              path) on GPUs, or --model small (built from a config, trained from scratch:
