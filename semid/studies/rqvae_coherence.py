@@ -57,7 +57,7 @@ def run_coherence(run_dir: str | Path, dataset: str, records: list[dict[str, Any
     skipped."""
     layout = RunLayout(Path(run_dir))
     by_q: dict[str, list[dict[str, float]]] = {}
-    neighbours: dict[str, np.ndarray] = {}
+    loaded: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # embedding -> (vectors, neighbours), once each
     for r in records:
         if r.get("dataset") != dataset or r.get("collisions") != "none" or not r.get("embedding"):
             continue
@@ -65,10 +65,10 @@ def run_coherence(run_dir: str | Path, dataset: str, records: list[dict[str, Any
         ids_dir = layout.ids(dataset, variant_slug(r["row"], r["quantizer"], r["collisions"], r["seed"]))
         if not emb.exists() or not (ids_dir / "codes.npy").exists():
             continue
-        vectors = np.load(emb)
-        if r["embedding"] not in neighbours:
-            neighbours[r["embedding"]] = _neighbours(vectors, k)
-        by_q.setdefault(r["quantizer"], []).append(
-            neighbour_coherence(vectors, np.load(ids_dir / "codes.npy"), k, neighbours[r["embedding"]]))
+        if r["embedding"] not in loaded:
+            vectors = np.load(emb)
+            loaded[r["embedding"]] = (vectors, _neighbours(vectors, k))
+        vectors, nn = loaded[r["embedding"]]
+        by_q.setdefault(r["quantizer"], []).append(neighbour_coherence(vectors, np.load(ids_dir / "codes.npy"), k, nn))
     return {q: {key: float(np.mean([v[key] for v in vs])) for key in ("l1", "id", "l1_codes")} | {"n_seeds": len(vs)}
             for q, vs in by_q.items()}

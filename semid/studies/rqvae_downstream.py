@@ -13,6 +13,7 @@ from semid.experiment.layout import RunLayout, variant_slug
 from semid.experiment.results import load_results
 from semid.generative.config import DEFAULT_K
 from semid.studies.rqvae import _dataset_target_weights, _hits_target_weights, task_ceilings
+from semid.studies.rqvae_coherence import run_coherence
 from semid.studies.rqvae_paired import paired_family, resolve
 
 logger = logging.getLogger(__name__)
@@ -124,8 +125,6 @@ def downstream_results(run_dir: str | Path, k: int = DEFAULT_K) -> dict[str, Any
             out["collision_tests"].append({"dataset": dataset, "quantizer": q, "error": str(exc)})
             continue
         out["collision_tests"] += [{"dataset": dataset, "quantizer": q, **t} for t in tests]
-    from semid.studies.rqvae_coherence import run_coherence
-
     out["coherence"] = {ds: c for ds in sorted({r["dataset"] for r in recs}) if (c := run_coherence(run_dir, ds, recs))}
     return out
 
