@@ -51,9 +51,13 @@ class _Case:
                     p.normal_(0.0, 0.3)
                 dec.tok.weight.mul_(10.0)
             self.backend = EncoderDecoderBackend(dec, ids, {"max_history": 5})
-        else:
-            dec = IDDecoder(ids.level_sizes, ids.tasks, enc_dim=12, d_model=32, heads=4, d_ff=64, layers=2,
-                            rec_layers=1, dropout=0.0).eval()
+        else:  # the transformer; "-sum": without self-attention, pca projection, multi-query cross-attention
+            fast = kind == "encoder-decoder-sum"
+            dec = IDDecoder(ids.level_sizes, ids.tasks, enc_dim=12, d_model=8 if fast else 32, heads=4,
+                            d_ff=64, layers=2, rec_layers=1, dropout=0.0, search_projection="pca" if fast else "learned",
+                            cross_kv_heads=1 if fast else None, self_attention=not fast).eval()
+            if fast:
+                dec.q_proj.fit(np.random.default_rng(seed).normal(size=(500, 12)))
             with torch.no_grad():
                 dec.out_norm.weight.mul_(8.0)
                 dec.tok.weight.mul_(20.0)
@@ -77,7 +81,7 @@ class _Case:
         return self.backend.select(memory, b)
 
 
-BACKENDS = ["t5", "encoder-decoder", "encoder-decoder-mlp"]
+BACKENDS = ["t5", "encoder-decoder", "encoder-decoder-sum", "encoder-decoder-mlp"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

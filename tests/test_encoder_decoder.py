@@ -34,8 +34,11 @@ def states(tiny_dataset, tmp_path_factory):
 
 
 #: the decoder variants that must all learn the known-answer task: the default (transformer reading
-#: the query's pooled sentence embedding), the transformer reading every token state, the prefix MLP
-DECODERS = {"pooled": {}, "tokens": {"search_memory": "tokens"}, "mlp": {"decoder": "mlp", "rec_layers": 0}}
+#: the query's pooled sentence embedding), the transformer reading every token state through a learned
+#: or the fixed pca projection, the prefix MLP
+DECODERS = {"pooled": {}, "tokens": {"search_memory": "tokens"},
+            "tokens-pca": {"search_memory": "tokens", "search_projection": "pca"},
+            "mlp": {"decoder": "mlp", "rec_layers": 0}}
 
 
 @pytest.fixture(scope="module", params=list(DECODERS))
@@ -136,6 +139,44 @@ def test_bad_backend_settings():
         TrainConfig(decoder="rnn")
     with pytest.raises(ValueError, match="rec_layers must be 0"):
         TrainConfig(decoder="mlp", rec_layers=1)
+    with pytest.raises(ValueError, match="search_projection.*'svd'"):
+        TrainConfig(search_projection="svd")
+
+
+def test_pca_projection_wider_than_the_encoder_is_refused(tiny_dataset, states, tmp_path):
+    cfg = TrainConfig(epochs=1, max_query_tokens=32, search_projection="pca", **{**TINY, "d_model": 512, "heads": 4})
+    with pytest.raises(ValueError, match="d_model is 512; set d_model <= 384"):
+        train_model(tiny_dataset, genre_ids(tiny_dataset.n_items), cfg, tmp_path / "m", show_progress=False,
+                    query_states=states)
+
+
+def test_pca_training_reads_states_projected_once_and_gets_the_same_loss(tiny_dataset, states):
+    # the fixed projection is applied to every cached state once; a batch's loss from those must equal
+    # the loss from the raw states projected inside the decoder (the inference path)
+    from semid.generative.backends.encoder_decoder import EncoderDecoderBackend
+
+    cfg = TrainConfig(max_query_tokens=32, search_memory="tokens", search_projection="pca",
+                      **{**TINY, "rec_layers": 0})
+    torch.manual_seed(0)
+    be = EncoderDecoderBackend.create(tiny_dataset, genre_ids(tiny_dataset.n_items), cfg,
+                                      states=QueryStates.load(states), show_progress=False)
+    assert be.decoder.q_proj.fitted
+    ex = be.training_examples(tiny_dataset)
+    idx = np.arange(0, len(ex), 7)
+    batch = be.collate(ex, idx)
+    assert "q_memory" in batch and "i_memory" in batch and "q_states" not in batch
+    raw = dict(batch)
+    for part in ("q", "i"):
+        rows = [ex.inputs[i] for i in idx if ex.task[i] == "search"]
+        nq = len(be.states)
+        sel = [r for r in rows if (r < nq) == (part == "q")]
+        src = be.states if part == "q" else be.item_states
+        st, _ = src.gather(np.asarray(sel) - (0 if part == "q" else nq))
+        raw[f"{part}_states"] = torch.from_numpy(st)
+        del raw[f"{part}_memory"]
+    with torch.no_grad():
+        fast, ref = be.decoder(**batch), be.decoder(**raw)
+    assert torch.allclose(fast, ref, atol=1e-5), (fast, ref)
 
 
 def test_pooled_states_are_the_encoders_sentence_embeddings(tiny_dataset, states):

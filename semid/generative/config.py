@@ -26,6 +26,8 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 #: encoder-decoder: what the decoder reads of a search text (IDDecoder.search_memory), and its decoders
 SEARCH_MEMORY = ("tokens", "pooled", "both")
 DECODERS = ("transformer", "mlp")
+#: encoder-decoder: how a search text's encoder states become the decoder's memory (IDDecoder.search_memory)
+SEARCH_PROJECTIONS = ("learned", "pca")
 
 
 @dataclass
@@ -41,12 +43,14 @@ class TrainConfig:
     encoder: str = field(default="all-MiniLM-L6-v2", metadata={"help": "encoder-decoder: sentence-transformers encoder by name or local path (all-MiniLM-L6-v2 ships offline), kept frozen"})
     d_model: int = field(default=128, metadata={"help": "encoder-decoder: decoder hidden size"})
     heads: int = field(default=4, metadata={"help": "encoder-decoder: attention heads"})
+    cross_kv_heads: int | None = field(default=None, metadata={"help": "encoder-decoder: key/value heads of the cross-attention (must divide heads; 1: multi-query, a quarter of the keys/values' cost at 4 heads; None: one per head)"})
     # measured on ml-latest-small (1 epoch, content IDs): d_ff 256, 1 decoder block and no rec block
     # reach the same search / rec recall as d_ff 512, 2 blocks and 1 rec block (0.049 / 0.098 vs
     # 0.050 / 0.102, at lr 5e-3 / batch 256 against lr 2e-3 / batch 128) in a quarter of the time
     # (single seed: benchmarks/results/ed_settings.md)
     d_ff: int = field(default=256, metadata={"help": "encoder-decoder: feed-forward size"})
     decoder_layers: int = field(default=1, metadata={"help": "encoder-decoder: decoder blocks (self + cross attention)"})
+    decoder_self_attention: bool = field(default=True, metadata={"help": "encoder-decoder: causal self-attention over the ID positions in each decoder block; False: each position's input is the sum of the codes so far (level-specific tokens, so the sum tells the prefix), a third cheaper per position"})
     rec_layers: int = field(default=0, metadata={"help": "encoder-decoder: self-attention blocks over the rec history before the decoder reads it (0: the decoder cross-attends to the history's ID embeddings directly)"})
     decoder: str = field(default="transformer", metadata={"help": "encoder-decoder: 'transformer' (causal self-attention + cross-attention blocks) or 'mlp' (the memory pooled once, then a residual MLP per level over the codes so far; several times cheaper per step)"})
     # measured on ml-latest-small, content IDs, seed 0, 2 epochs (benchmarks/results/ed_settings.md):
@@ -54,6 +58,10 @@ class TrainConfig:
     # dropout 0.1, 0.070 / 0.146 and 0.062 / 0.131 for the pooled sentence embedding without and
     # with dropout: the tokens carry what search needs (at 1 epoch the four were within noise)
     search_memory: str = field(default="tokens", metadata={"help": "encoder-decoder: what the decoder reads of a search text: 'tokens' (every encoder token state), 'pooled' (one slot: the sentence embedding, far cheaper) or 'both'"})
+    # measured on ml-latest-small, content IDs, 4 epochs, 3 seeds (benchmarks/results/decoder_check.md):
+    # pca trains 1.2x the examples/s of learned (benchmarks/results/backends.md) at search / rec R@30
+    # 0.119 / 0.147 against 0.127 / 0.153 (within the seeds' spread)
+    search_projection: str = field(default="pca", metadata={"help": "encoder-decoder: how the encoder's token states become the decoder's memory: 'pca' (their top d_model principal components, fitted once on the training states, + LayerNorm: fixed, so training projects each cached state once, not every step) or 'learned' (a trained linear layer + LayerNorm)"})
     dropout: float = field(default=0.0, metadata={"help": "encoder-decoder: dropout (0 measured best at CPU budgets of a few epochs; see search_memory)"})
     encoder_train_layers: int = field(default=0, metadata={"help": "encoder-decoder: fine-tune the encoder's top N transformer layers with the decoder (0: frozen, states cached once). Every step then runs the encoder: a GPU budget"})
     item_texts: bool = field(default=True, metadata={"help": "encoder-decoder: also train search on every item's own metadata text -> its ID (one example per item per epoch; the text's encoder states are cached like the queries')"})
@@ -113,12 +121,16 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.backend {self.backend!r} is unknown; choose one of {sorted(BACKENDS)}")
         if self.d_model % self.heads:
             raise ValueError(f"TrainConfig.d_model ({self.d_model}) must divide by heads ({self.heads})")
+        if self.cross_kv_heads is not None and (self.cross_kv_heads < 1 or self.heads % self.cross_kv_heads):
+            raise ValueError(f"TrainConfig.cross_kv_heads ({self.cross_kv_heads}) must be None or a positive divisor of heads ({self.heads})")
         if self.decoder not in DECODERS:
             raise ValueError(f"TrainConfig.decoder must be one of {list(DECODERS)}, got {self.decoder!r}")
         if self.decoder == "mlp" and self.rec_layers:
             raise ValueError(f"TrainConfig.rec_layers must be 0 with decoder = 'mlp' (it pools the history), got {self.rec_layers}")
         if self.search_memory not in SEARCH_MEMORY:
             raise ValueError(f"TrainConfig.search_memory must be one of {list(SEARCH_MEMORY)}, got {self.search_memory!r}")
+        if self.search_projection not in SEARCH_PROJECTIONS:
+            raise ValueError(f"TrainConfig.search_projection must be one of {list(SEARCH_PROJECTIONS)}, got {self.search_projection!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"TrainConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.encoder_train_layers < 0:

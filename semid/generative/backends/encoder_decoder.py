@@ -78,6 +78,8 @@ class EncoderDecoderBackend(Backend):
         self._text_encoder = None
         #: encoder + decoder, when the encoder's top layers train (else None: the decoder alone trains)
         self.joint = None
+        #: the cached states through the fixed ``pca`` projection, per part ("q", "i"), made on first use
+        self._projected_states: dict[str, QueryStates] = {}
 
     # ------------------------------------------------------------------ model
     @property
@@ -229,9 +231,9 @@ class EncoderDecoderBackend(Backend):
             rows = np.asarray([examples.inputs[i] for i in s_idx])
             nq = len(self.states)
             if (rows < nq).any():
-                batch["q_states"], batch["q_mask"] = self._gather(self.states, rows[rows < nq])
+                batch.update(self._search_input("q", self.states, rows[rows < nq]))
             if (rows >= nq).any():  # item texts: their own part, so queries are not padded to their length
-                batch["i_states"], batch["i_mask"] = self._gather(self.item_states, rows[rows >= nq] - nq)
+                batch.update(self._search_input("i", self.item_states, rows[rows >= nq] - nq))
             s_idx = [i for i, r in zip(s_idx, rows, strict=True) if r < nq] + [i for i, r in zip(s_idx, rows, strict=True) if r >= nq]
         if r_idx:
             batch["r_tokens"], batch["r_mask"] = self._pad_tokens([examples.inputs[i] for i in r_idx])
@@ -253,13 +255,26 @@ class EncoderDecoderBackend(Backend):
         batch.update(dec_in=dec_in, labels=lab, task_idx=task_idx)
         return batch
 
-    def _gather(self, states: QueryStates, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's search input for cached rows: every token state, or (``pooled`` memory)
-        only the sentence embedding, one slot per row (much less to copy and project)."""
+    def _search_input(self, part: str, states: QueryStates, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        """The decoder's search input for cached rows (``part``: "q" queries, "i" item texts): every
+        token state (``{part}_states``), already projected when the projection is the fixed
+        ``pca`` (``{part}_memory``: computed once for every cached state, not every step), or
+        (``pooled`` memory) only the sentence embedding, one slot per row."""
         if self.settings.get("search_memory", "tokens") == "pooled":
-            return torch.from_numpy(states.pooled(rows))[:, None], torch.ones(len(rows), 1, dtype=torch.bool)
-        st, sm = states.gather(rows)
-        return torch.from_numpy(st), torch.from_numpy(sm)
+            return {f"{part}_states": torch.from_numpy(states.pooled(rows))[:, None],
+                    f"{part}_mask": torch.ones(len(rows), 1, dtype=torch.bool)}
+        projected = self._projected(part, states)
+        st, sm = (projected or states).gather(rows)
+        return {f"{part}_memory" if projected else f"{part}_states": torch.from_numpy(st), f"{part}_mask": torch.from_numpy(sm)}
+
+    def _projected(self, part: str, states: QueryStates) -> QueryStates | None:
+        """``states`` through the fixed ``pca`` projection, once (None: the projection trains)."""
+        if self.settings.get("search_projection", "learned") != "pca" or self.settings.get("search_memory") != "tokens":
+            return None
+        if part not in self._projected_states:
+            proj = self.decoder.q_proj.project_states(states.states)
+            self._projected_states[part] = QueryStates(proj, states.offsets, dict(states.meta, projected="pca"))
+        return self._projected_states[part]
 
     def loss(self, module, batch: dict[str, Any]):
         return module(**batch)
@@ -284,7 +299,9 @@ class EncoderDecoderBackend(Backend):
         return cls(ids.level_sizes, ids.tasks, enc_dim=int(settings["enc_dim"]), d_model=int(settings["d_model"]),
                    heads=int(settings["heads"]), d_ff=int(settings["d_ff"]), layers=int(settings["layers"]),
                    rec_layers=int(settings["rec_layers"]), dropout=float(settings["dropout"]),
-                   max_history=int(settings["max_history"]), search_memory=settings.get("search_memory", "tokens"))
+                   max_history=int(settings["max_history"]), search_memory=settings.get("search_memory", "tokens"),
+                   search_projection=settings.get("search_projection", "learned"),
+                   cross_kv_heads=settings.get("cross_kv_heads"), self_attention=settings.get("self_attention", True))
 
     @classmethod
     def load(cls, path: Path, config: dict[str, Any], ids: SemanticIDs, device: str | None = None) -> EncoderDecoderBackend:
@@ -351,10 +368,14 @@ class EncoderDecoderBackend(Backend):
         settings = {"encoder": cfg.encoder, "max_query_tokens": cfg.max_query_tokens, "enc_dim": enc_dim,
                     "d_model": cfg.d_model, "heads": cfg.heads, "d_ff": cfg.d_ff, "layers": cfg.decoder_layers,
                     "rec_layers": cfg.rec_layers, "dropout": cfg.dropout, "max_history": cfg.max_history,
-                    "search_memory": cfg.search_memory, "decoder": cfg.decoder,
+                    "search_memory": cfg.search_memory, "search_projection": cfg.search_projection, "cross_kv_heads": cfg.cross_kv_heads,
+                    "self_attention": cfg.decoder_self_attention,
+                    "decoder": cfg.decoder,
                     "item_texts": cfg.item_texts, "encoder_train_layers": cfg.encoder_train_layers if search else 0}
         be = cls(cls._module(ids, settings), ids, settings, states, rec_targets=cfg.rec_targets, tasks=tuple(cfg.tasks),
                  item_states=item_states)
+        if search and cfg.search_projection == "pca":
+            be.decoder.q_proj.fit(_fit_states(states, item_states, enc, dataset, cfg))
         if finetune:
             from semid.generative.backends.encoder_finetune import JointModule, unfreeze_top_layers
 
@@ -373,6 +394,20 @@ def _cached_states(given, texts: list[str], own: Path, cfg, show_progress: bool)
     if not (own / "meta.json").exists():
         encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress).save(own)
     return QueryStates.load(own)
+
+
+def _fit_states(states: QueryStates | None, item_states: QueryStates | None, enc, dataset, cfg,
+                max_texts: int = 2000) -> np.ndarray:
+    """Token states to fit the ``pca`` projection on: the cached training states (queries, then
+    item texts), else (a fine-tuned encoder) those of up to ``max_texts`` evenly spaced training
+    texts from the encoder as it starts."""
+    if states is not None:
+        parts = [states.states] + ([item_states.states] if item_states is not None else [])
+        return np.concatenate([np.asarray(p[np.linspace(0, len(p) - 1, min(len(p), 100_000)).astype(np.int64)])
+                               for p in parts if len(p)])
+    texts = _train_query_texts(dataset)
+    texts = [texts[i] for i in np.unique(np.linspace(0, len(texts) - 1, min(len(texts), max_texts)).astype(np.int64))]
+    return np.concatenate(token_states(enc, texts))
 
 
 def _encoder_dim(enc) -> int:

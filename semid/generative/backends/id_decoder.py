@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semid.generative.config import SEARCH_MEMORY
+from semid.generative.backends.projection import PCAProjection
+from semid.generative.config import SEARCH_MEMORY, SEARCH_PROJECTIONS
 
-__all__ = ["IDDecoder", "DecoderCache", "TASK_INDEX", "SEARCH_MEMORY", "pool_states", "init_id_vocabulary"]
+__all__ = ["IDDecoder", "DecoderCache", "TASK_INDEX", "SEARCH_MEMORY", "pool_states", "init_id_vocabulary", "search_parts", "packed"]
 
 TASK_INDEX = {"search": 0, "rec": 1}
 
@@ -39,14 +40,18 @@ def pool_states(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def init_id_vocabulary(module: nn.Module, level_sizes: list[int], task_levels: dict[str, list[int]], enc_dim: int,
-                       d_model: int, heads: int, max_history: int, search_memory: str) -> None:
+                       d_model: int, heads: int, max_history: int, search_memory: str,
+                       search_projection: str = "learned") -> None:
     """What every ID decoder has, set on ``module`` (the token layout of the module docstring):
     the tied ID-token embeddings and output bias, target and history positions, and the projection
-    of the search text's encoder states; settings checked."""
+    of the search text's encoder states (``learned``, or the fixed ``pca`` of
+    :mod:`~semid.generative.backends.projection`); settings checked."""
     if d_model % heads:
         raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
     if search_memory not in SEARCH_MEMORY:
         raise ValueError(f"search_memory {search_memory!r} is unknown; choose one of {list(SEARCH_MEMORY)}")
+    if search_projection not in SEARCH_PROJECTIONS:
+        raise ValueError(f"search_projection {search_projection!r} is unknown; choose one of {list(SEARCH_PROJECTIONS)}")
     module.search_memory_kind = search_memory
     module.heads = heads
     module.level_sizes = [int(s) for s in level_sizes]
@@ -64,56 +69,100 @@ def init_id_vocabulary(module: nn.Module, level_sizes: list[int], task_levels: d
     module.hist_pos = nn.Embedding(max_history, d_model)
     nn.init.normal_(module.dec_pos.weight, std=0.02)
     nn.init.normal_(module.hist_pos.weight, std=0.02)
-    module.q_proj = nn.Sequential(nn.Linear(enc_dim, d_model), nn.LayerNorm(d_model))
+    module.q_proj = (PCAProjection(enc_dim, d_model) if search_projection == "pca"
+                     else nn.Sequential(nn.Linear(enc_dim, d_model), nn.LayerNorm(d_model)))
+
+
+def search_parts(module, q_states, q_mask, i_states, i_mask, q_memory, i_memory) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The (memory, mask) of a batch's search parts, queries then item texts: from the encoder's
+    states (projected here), or from ``*_memory``, token states the backend projected already (the
+    fixed ``pca`` projection, ``tokens`` memory)."""
+    parts = []
+    for states, memory, mask in ((q_states, q_memory, q_mask), (i_states, i_memory, i_mask)):
+        if states is not None:
+            parts.append(module.search_memory(states, mask))
+        elif memory is not None:
+            parts.append((module.drop(memory), mask))
+    return parts
+
+
+def packed(layer: nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``layer`` applied to the rows of ``x`` (B, S, d_in) where ``mask`` (bool (B, S)) is True,
+    zeros elsewhere: padding costs nothing. The same values as ``layer(x)`` at the masked-in rows
+    (a query's memory is mostly padding: ml-latest-small's queries average 6 tokens, a batch pads
+    them to its longest)."""
+    if mask is None or bool(mask.all()):
+        return layer(x)
+    y = layer(x[mask])
+    out = y.new_zeros(*mask.shape, y.shape[-1])
+    out[mask] = y
+    return out
 
 
 class _Attention(nn.Module):
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
+    """Multi-head attention; with ``kv_heads < heads``, grouped-query attention (each key/value
+    head serves ``heads / kv_heads`` query heads; 1: multi-query), whose key/value projection
+    costs ``kv_heads / heads`` as much (Ainslie et al. 2023, GQA)."""
+
+    def __init__(self, d: int, heads: int, dropout: float, kv_heads: int | None = None) -> None:
         super().__init__()
         self.h = heads
+        self.kv_h = kv_heads or heads
+        if heads % self.kv_h:
+            raise ValueError(f"cross_kv_heads ({self.kv_h}) must divide heads ({heads})")
         self.q = nn.Linear(d, d)
-        self.kv = nn.Linear(d, 2 * d)
+        self.kv = nn.Linear(d, 2 * d * self.kv_h // heads)
         self.o = nn.Linear(d, d)
         self.dropout = dropout
 
-    def split(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, d) -> (B, h, T, dh)
+    def split(self, x: torch.Tensor, heads: int | None = None) -> torch.Tensor:  # (B, T, h*dh) -> (B, h, T, dh)
         B, T, d = x.shape
-        return x.view(B, T, self.h, d // self.h).transpose(1, 2)
+        h = heads or self.h
+        return x.view(B, T, h, d // h).transpose(1, 2)
 
-    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        k, v = self.kv(x).chunk(2, dim=-1)
-        return self.split(k), self.split(v)
+    def keys_values(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, S, d); mask: bool (B, S), True = a real position: only those are projected
+        (:func:`packed`), the others' keys and values are zeros that attention masks out."""
+        k, v = packed(self.kv, x, mask).chunk(2, dim=-1)
+        return self.split(k, self.kv_h), self.split(v, self.kv_h)
 
     def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
                causal: bool = False) -> torch.Tensor:
         """mask: bool broadcastable to (B, h, Tq, Tk), True = may attend."""
         q = self.split(self.q(x))
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal,
+                                           enable_gqa=self.kv_h != self.h)
         B, _, T, _ = y.shape
         return self.o(y.transpose(1, 2).reshape(B, T, -1))
 
 
 class _Block(nn.Module):
-    def __init__(self, d: int, heads: int, d_ff: int, dropout: float, cross: bool) -> None:
+    def __init__(self, d: int, heads: int, d_ff: int, dropout: float, cross: bool, cross_kv_heads: int | None = None,
+                 self_attention: bool = True) -> None:
         super().__init__()
-        self.n1 = nn.LayerNorm(d)
-        self.self_attn = _Attention(d, heads, dropout)
+        self.has_self = self_attention
+        if self_attention:
+            self.n1 = nn.LayerNorm(d)
+            self.self_attn = _Attention(d, heads, dropout)
         self.cross = cross
         if cross:
             self.n2 = nn.LayerNorm(d)
-            self.cross_attn = _Attention(d, heads, dropout)
+            self.cross_attn = _Attention(d, heads, dropout, cross_kv_heads)
         self.n3 = nn.LayerNorm(d)
         self.ff = nn.Sequential(nn.Linear(d, d_ff), nn.GELU(), nn.Linear(d_ff, d))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x, self_mask=None, causal=False, cross_kv=None, cross_mask=None, self_kv=None):
-        """self_kv: cached (k, v) of earlier positions, or None; returns (x, (k, v) of this call)."""
-        h = self.n1(x)
-        k, v = self.self_attn.keys_values(h)
-        if self_kv is not None:
-            k, v = torch.cat([self_kv[0], k], 2), torch.cat([self_kv[1], v], 2)
-        x = x + self.drop(self.self_attn.attend(h, k, v, self_mask, causal))
+        """self_kv: cached (k, v) of earlier positions, or None; returns (x, (k, v) of this call)
+        (None without self-attention)."""
+        k = v = None
+        if self.has_self:
+            h = self.n1(x)
+            k, v = self.self_attn.keys_values(h)
+            if self_kv is not None:
+                k, v = torch.cat([self_kv[0], k], 2), torch.cat([self_kv[1], v], 2)
+            x = x + self.drop(self.self_attn.attend(h, k, v, self_mask, causal))
         if self.cross:
             x = x + self.drop(self.cross_attn.attend(self.n2(x), *cross_kv, cross_mask))
         x = x + self.drop(self.ff(self.n3(x)))
@@ -132,6 +181,8 @@ class DecoderCache:
     self_kv: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
     pos: int = 0
     expanded: bool = False
+    #: without self-attention: the sum of the input tokens' embeddings so far (N, d)
+    prefix: torch.Tensor | None = None
 
 
 class IDDecoder(nn.Module):
@@ -140,12 +191,16 @@ class IDDecoder(nn.Module):
 
     def __init__(self, level_sizes: list[int], task_levels: dict[str, list[int]], enc_dim: int, d_model: int = 128,
                  heads: int = 4, d_ff: int = 512, layers: int = 2, rec_layers: int = 1, dropout: float = 0.1,
-                 max_history: int = 64, search_memory: str = "tokens") -> None:
+                 max_history: int = 64, search_memory: str = "tokens", search_projection: str = "learned",
+                 cross_kv_heads: int | None = None, self_attention: bool = True) -> None:
         super().__init__()
-        init_id_vocabulary(self, level_sizes, task_levels, enc_dim, d_model, heads, max_history, search_memory)
+        init_id_vocabulary(self, level_sizes, task_levels, enc_dim, d_model, heads, max_history, search_memory,
+                           search_projection)
+        self.self_attention = self_attention
         self.rec_blocks = nn.ModuleList([_Block(d_model, heads, d_ff, dropout, cross=False) for _ in range(rec_layers)])
         self.rec_norm = nn.LayerNorm(d_model)
-        self.blocks = nn.ModuleList([_Block(d_model, heads, d_ff, dropout, cross=True) for _ in range(layers)])
+        self.blocks = nn.ModuleList([_Block(d_model, heads, d_ff, dropout, cross=True, cross_kv_heads=cross_kv_heads,
+                                            self_attention=self_attention) for _ in range(layers)])
         self.out_norm = nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
 
@@ -158,12 +213,12 @@ class IDDecoder(nn.Module):
         pools all-MiniLM-L6-v2), projected (S' = 1; callers may pass the pooled vector itself as
         a single state: pooling it again returns it). ``both``: the pooled slot, then the tokens."""
         if self.search_memory_kind == "tokens":
-            return self.drop(self.q_proj(states)), mask
+            return self.drop(packed(self.q_proj, states, mask)), mask
         pooled = self.drop(self.q_proj(pool_states(states, mask)))[:, None]
         one = torch.ones(mask.shape[0], 1, dtype=torch.bool, device=mask.device)
         if self.search_memory_kind == "pooled":
             return pooled, one
-        return torch.cat([pooled, self.drop(self.q_proj(states))], 1), torch.cat([one, mask], 1)
+        return torch.cat([pooled, self.drop(packed(self.q_proj, states, mask))], 1), torch.cat([one, mask], 1)
 
     def rec_memory(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens: int64 (B, H, L) the rec-ID tokens of each history item (``pad`` where mask is
@@ -183,17 +238,15 @@ class IDDecoder(nn.Module):
     def forward(self, dec_in: torch.Tensor, labels: torch.Tensor, task_idx: torch.Tensor,
                 q_states: torch.Tensor | None = None, q_mask: torch.Tensor | None = None,
                 r_tokens: torch.Tensor | None = None, r_mask: torch.Tensor | None = None,
-                i_states: torch.Tensor | None = None, i_mask: torch.Tensor | None = None) -> torch.Tensor:
+                i_states: torch.Tensor | None = None, i_mask: torch.Tensor | None = None,
+                q_memory: torch.Tensor | None = None, i_memory: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced mean cross-entropy of a batch whose rows come in parts: query rows
         (``q_states``: float (Bq, S, enc_dim), ``q_mask``), then item-text rows (``i_states``,
         ``i_mask``), then rec rows (``r_tokens``: int64 (Br, H, L), ``r_mask``). dec_in, labels:
         int64 (B, L) (labels -100 = ignore); task_idx: int64 (B,). Each part is decoded with its own
-        memory, so short queries are not padded to the length of item texts."""
-        parts = []
-        if q_states is not None:
-            parts.append(self.search_memory(q_states, q_mask))
-        if i_states is not None:
-            parts.append(self.search_memory(i_states, i_mask))
+        memory, so short queries are not padded to the length of item texts. ``q_memory`` /
+        ``i_memory`` (float (B, S, d_model)) replace ``q_states`` / ``i_states`` already projected."""
+        parts = search_parts(self, q_states, q_mask, i_states, i_mask, q_memory, i_memory)
         if r_tokens is not None:
             parts.append(self.rec_memory(r_tokens, r_mask))
         hidden, start = [], 0
@@ -228,10 +281,13 @@ class IDDecoder(nn.Module):
     def teacher_forced_hidden(self, memory, memory_mask, dec_in) -> torch.Tensor:
         """float (B, L, d): the normalised decoder states of every position, no cache."""
         L = dec_in.shape[1]
-        x = self.drop(self.tok(dec_in) + self.dec_pos(torch.arange(L, device=dec_in.device))[None])
+        x = self.tok(dec_in)
+        if not self.self_attention:  # each position reads the whole prefix from its input
+            x = x.cumsum(1)
+        x = self.drop(x + self.dec_pos(torch.arange(L, device=dec_in.device))[None])
         cm = memory_mask[:, None, None, :]
         for blk in self.blocks:
-            x, _ = blk(x, causal=True, cross_kv=blk.cross_attn.keys_values(memory), cross_mask=cm)
+            x, _ = blk(x, causal=True, cross_kv=blk.cross_attn.keys_values(memory, memory_mask), cross_mask=cm)
         return self.out_norm(x)
 
     def teacher_forced_logits(self, memory, memory_mask, dec_in, task: str = "search") -> torch.Tensor:
@@ -240,20 +296,24 @@ class IDDecoder(nn.Module):
         return self.teacher_forced_hidden(memory, memory_mask, dec_in) @ self.tok.weight[:self.V].T + self.out_bias
 
     def start(self, task: str, memory: torch.Tensor, memory_mask: torch.Tensor) -> DecoderCache:
-        cross = [blk.cross_attn.keys_values(memory) for blk in self.blocks]
+        cross = [blk.cross_attn.keys_values(memory, memory_mask) for blk in self.blocks]
         tokens = torch.full((memory.shape[0],), self.bos[task], dtype=torch.long, device=memory.device)
         return DecoderCache(cross, memory_mask[:, None, None, :], tokens, task)
 
     def step(self, cache: DecoderCache, size: int) -> torch.Tensor:
         """float32 (N, size): log-probabilities of the codes at position ``cache.pos``."""
         pos = cache.pos
-        x = self.tok(cache.tokens)[:, None] + self.dec_pos.weight[pos][None, None]
+        x = self.tok(cache.tokens)
+        if not self.self_attention:
+            cache.prefix = x if cache.prefix is None else cache.prefix + x
+            x = cache.prefix
+        x = x[:, None] + self.dec_pos.weight[pos][None, None]
         new_kv = []
         for i, blk in enumerate(self.blocks):
             prev = cache.self_kv[i] if cache.self_kv else None
             x, kv = blk(x, cross_kv=cache.cross[i], cross_mask=cache.mask, self_kv=prev)
             new_kv.append(kv)
-        cache.self_kv = new_kv
+        cache.self_kv = new_kv if self.self_attention else []
         off = self.task_offsets[cache.task][pos]
         h = self.out_norm(x[:, 0])
         logits = h @ self.tok.weight[off:off + size].T + self.out_bias[off:off + size]
@@ -261,6 +321,8 @@ class IDDecoder(nn.Module):
 
     def advance(self, cache: DecoderCache, src: torch.Tensor, codes: torch.Tensor) -> DecoderCache:
         cache.self_kv = [(k.index_select(0, src), v.index_select(0, src)) for k, v in cache.self_kv]
+        if cache.prefix is not None:
+            cache.prefix = cache.prefix.index_select(0, src)
         if not cache.expanded:  # first expansion: memory keys/values follow the beams once
             cache.cross = [(k.index_select(0, src), v.index_select(0, src)) for k, v in cache.cross]
             cache.mask = cache.mask.index_select(0, src)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from semid.generative.backends.id_decoder import TASK_INDEX, IDDecoder, init_id_vocabulary
+from semid.generative.backends.id_decoder import TASK_INDEX, IDDecoder, init_id_vocabulary, search_parts
 
 __all__ = ["PrefixMLPDecoder", "MLPCache"]
 
@@ -62,11 +62,13 @@ class PrefixMLPDecoder(nn.Module):
 
     def __init__(self, level_sizes: list[int], task_levels: dict[str, list[int]], enc_dim: int, d_model: int = 128,
                  heads: int = 4, d_ff: int = 512, layers: int = 1, rec_layers: int = 0, dropout: float = 0.1,
-                 max_history: int = 64, search_memory: str = "pooled") -> None:
+                 max_history: int = 64, search_memory: str = "pooled", search_projection: str = "learned",
+                 cross_kv_heads: int | None = None, self_attention: bool = True) -> None:
         super().__init__()
         if rec_layers:
             raise ValueError(f"the mlp decoder pools the rec history directly; rec_layers must be 0, got {rec_layers}")
-        init_id_vocabulary(self, level_sizes, task_levels, enc_dim, d_model, heads, max_history, search_memory)
+        init_id_vocabulary(self, level_sizes, task_levels, enc_dim, d_model, heads, max_history, search_memory,
+                           search_projection)
         self.pool_query = nn.Parameter(torch.zeros(len(TASK_INDEX), d_model))  # zeros: a plain mean at first
         self.query_proj = nn.Linear(d_model, d_model)
         self.pool_out = nn.Sequential(nn.Linear(d_model, d_model), nn.LayerNorm(d_model))
@@ -122,13 +124,10 @@ class PrefixMLPDecoder(nn.Module):
     def forward(self, dec_in: torch.Tensor, labels: torch.Tensor, task_idx: torch.Tensor,
                 q_states: torch.Tensor | None = None, q_mask: torch.Tensor | None = None,
                 r_tokens: torch.Tensor | None = None, r_mask: torch.Tensor | None = None,
-                i_states: torch.Tensor | None = None, i_mask: torch.Tensor | None = None) -> torch.Tensor:
+                i_states: torch.Tensor | None = None, i_mask: torch.Tensor | None = None,
+                q_memory: torch.Tensor | None = None, i_memory: torch.Tensor | None = None) -> torch.Tensor:
         """The same batch layout and loss as :meth:`IDDecoder.forward`."""
-        parts = []
-        if q_states is not None:
-            parts.append(("search", *self.search_memory(q_states, q_mask)))
-        if i_states is not None:
-            parts.append(("search", *self.search_memory(i_states, i_mask)))
+        parts = [("search", *p) for p in search_parts(self, q_states, q_mask, i_states, i_mask, q_memory, i_memory)]
         if r_tokens is not None:
             parts.append(("rec", *self.rec_memory(r_tokens, r_mask)))
         hidden, start = [], 0

@@ -1,0 +1,76 @@
+"""The fixed ``pca`` projection of a frozen encoder's token states into the ID decoder's width.
+
+With ``search_projection = "learned"`` the decoder projects every token state of every query
+through a trained linear layer at every step; with a frozen encoder that layer is the largest
+cost of a training step (its forward and its weight gradient over every token). ``pca`` replaces
+it by the states' top ``d_model`` principal components, fitted once on the training states, then
+a LayerNorm without parameters. Nothing in it trains, so the backend projects every cached state
+once (:meth:`PCAProjection.project_states`) and training reads the projected states directly.
+What the learned layer could add is only its choice of subspace: its affine LayerNorm and any
+linear map after it are absorbed by the cross-attention's key and value layers, which read the
+memory next.
+
+The components come from a deterministic sample of the states (evenly spaced token rows), a
+float64 covariance and ``numpy.linalg.eigh`` (scikit-learn's PCA would do the same on a sample;
+this keeps each component's sign fixed, so the same states give the same model).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["PCAProjection", "FIT_SAMPLE_TOKENS"]
+
+#: token states the principal components are fitted on (evenly spaced over all of them)
+FIT_SAMPLE_TOKENS = 200_000
+
+
+class PCAProjection(nn.Module):
+    """x (..., enc_dim) -> LayerNorm((x - mean) @ components) (..., d_model); buffers only."""
+
+    def __init__(self, enc_dim: int, d_model: int) -> None:
+        super().__init__()
+        if d_model > enc_dim:
+            raise ValueError(f"search_projection 'pca' keeps d_model principal components of the encoder's "
+                             f"{enc_dim}-dim states, but d_model is {d_model}; set d_model <= {enc_dim} or "
+                             f"search_projection = 'learned'")
+        self.d_model = d_model
+        self.register_buffer("mean", torch.zeros(enc_dim))
+        self.register_buffer("components", torch.zeros(enc_dim, d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x - self.mean.to(x.dtype)) @ self.components.to(x.dtype)
+        return F.layer_norm(y, (self.d_model,))
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.components.abs().sum() > 0)
+
+    def fit(self, states: np.ndarray, max_tokens: int = FIT_SAMPLE_TOKENS) -> PCAProjection:
+        """Fit on ``states`` (n_tokens, enc_dim), or on ``max_tokens`` evenly spaced rows of it."""
+        n = len(states)
+        if n < 2:
+            raise ValueError(f"search_projection 'pca' needs encoder states to fit on; got {n} token rows")
+        rows = np.unique(np.linspace(0, n - 1, min(n, max_tokens)).astype(np.int64))
+        x = np.asarray(states[rows], dtype=np.float64)
+        mean = x.mean(0)
+        x -= mean
+        vals, vecs = np.linalg.eigh(x.T @ x / max(len(x) - 1, 1))
+        top = vecs[:, np.argsort(vals)[::-1][:self.d_model]]
+        top *= np.where(top[np.abs(top).argmax(0), np.arange(top.shape[1])] < 0, -1.0, 1.0)  # fixed signs
+        self.mean.copy_(torch.from_numpy(mean).float())
+        self.components.copy_(torch.from_numpy(top).float())
+        return self
+
+    @torch.inference_mode()
+    def project_states(self, states: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+        """float32 (n_tokens, d_model): every row of ``states`` projected on the CPU, in chunks."""
+        mean, components = self.mean.cpu(), self.components.cpu()
+        out = np.empty((len(states), self.d_model), dtype=np.float32)
+        for s in range(0, len(states), chunk):
+            x = torch.from_numpy(np.asarray(states[s:s + chunk], dtype=np.float32))
+            out[s:s + chunk] = F.layer_norm((x - mean) @ components, (self.d_model,)).numpy()
+        return out
