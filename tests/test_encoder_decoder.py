@@ -33,11 +33,11 @@ def states(tiny_dataset, tmp_path_factory):
     return out
 
 
-#: the decoder variants that must all learn the known-answer task: the default (transformer reading
-#: the query's pooled sentence embedding), the transformer reading every token state through a learned
-#: or the fixed pca projection, the prefix MLP
-DECODERS = {"pooled": {}, "tokens": {"search_memory": "tokens"},
-            "tokens-pca": {"search_memory": "tokens", "search_projection": "pca"},
+#: the decoder variants that must all learn the known-answer task: the transformer reading the query's
+#: pooled sentence embedding, or every token state through the fixed pca projection (the default) or a
+#: learned one, and the prefix MLP
+DECODERS = {"pooled": {"search_memory": "pooled"}, "tokens-pca": {"search_memory": "tokens"},
+            "tokens-learned": {"search_memory": "tokens", "search_projection": "learned"},
             "mlp": {"decoder": "mlp", "rec_layers": 0}}
 
 

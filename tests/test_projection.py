@@ -58,3 +58,14 @@ def test_projection_survives_a_state_dict_round_trip():
     other = PCAProjection(16, 4)
     other.load_state_dict(proj.state_dict())
     assert other.fitted and torch.equal(other.components, proj.components)
+
+
+def test_fit_on_query_and_item_text_states_gives_each_an_equal_share():
+    # a few long item texts must not be drowned by many short queries, nor the reverse
+    a, b = correlated(4000, seed=0), correlated(40, seed=1) * 3.0
+    got = PCAProjection(16, 4).fit([a, b], max_tokens=80)
+    rows_a = np.unique(np.linspace(0, len(a) - 1, 40).astype(np.int64))
+    ref = PCAProjection(16, 4).fit(np.concatenate([a[rows_a], b]), max_tokens=10**6)
+    assert torch.allclose(got.components, ref.components, atol=1e-5)
+    assert torch.allclose(got.mean, ref.mean, atol=1e-5)
+

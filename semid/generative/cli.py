@@ -9,10 +9,15 @@ EPILOG = """which backend:
   encoder-decoder (default)  a frozen pretrained text encoder (all-MiniLM-L6-v2 ships offline) whose
                              training-query states are computed once, plus a small trainable ID decoder.
                              Learns search and rec in minutes on a CPU: use it on a laptop or for grids.
-                             The decoder reads every token state of a query (--set search_memory=pooled:
-                             the sentence embedding alone, cheaper, weaker on search); --set decoder=mlp is
-                             a lighter decoder: about 2x the training throughput, the same rec but a fifth less
-                             search at 4 epochs (benchmarks/results/decoder_check.md).
+                             The decoder reads every token state of a query through the states' fixed
+                             top-d_model principal components (search_projection=pca, the default: fitted
+                             and applied once, about 1.2x the training throughput of
+                             --set search_projection=learned, which trains the projection; 3 seeds of each
+                             in benchmarks/results/decoder_check.md, every grid row in projection_grid.md).
+                             --set search_memory=pooled reads the sentence embedding alone (cheaper, weaker
+                             on search); --set decoder=mlp is a lighter decoder: about 2x the training
+                             throughput, the same rec but a fifth less search at 4 epochs
+                             (benchmarks/results/decoder_check_previous.md).
   t5                         a seq2seq T5: --model google/flan-t5-base (the paper's; hub name or local
                              path) on GPUs, or --model small (built from a config, trained from scratch:
                              it must learn language from the queries alone and does not learn search at

@@ -27,7 +27,7 @@ from semid.io import atomic_dir, read_json, save_npy, write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["QueryStates", "encode_states", "texts_hash", "load_encoder"]
+__all__ = ["QueryStates", "encode_states", "cached_states", "texts_hash", "load_encoder"]
 
 FORMAT = "semid-query-states-v1"
 
@@ -167,3 +167,16 @@ def encode_states(texts: list[str], encoder: str, max_tokens: int, batch_size: i
             "encode_seconds": seconds, "texts_per_s": len(texts) / seconds if seconds > 0 else None}
     logger.info("encoded %d texts with %s in %.1f s", len(texts), encoder, seconds)
     return QueryStates.from_list(states, meta)
+
+
+def cached_states(given, texts: list[str], own: Path, encoder: str, max_tokens: int,
+                  show_progress: bool = True) -> QueryStates:
+    """``given`` (a QueryStates or its directory), else ``texts`` encoded once into ``own`` (kept,
+    so that a resumed training does not encode them again)."""
+    if isinstance(given, QueryStates):
+        return given
+    if given is not None:
+        return QueryStates.load(given)
+    if not (own / "meta.json").exists():
+        encode_states(texts, encoder, max_tokens, show_progress=show_progress).save(own)
+    return QueryStates.load(own)

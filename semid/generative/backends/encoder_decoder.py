@@ -33,7 +33,13 @@ import torch
 from semid.generative.backends.base import Backend, TrainExamples
 from semid.generative.backends.id_decoder import TASK_INDEX, DecoderCache, IDDecoder
 from semid.generative.examples import rec_pairs
-from semid.generative.query_states import QueryStates, encode_states, load_encoder, token_states
+from semid.generative.query_states import (
+    QueryStates,
+    cached_states,
+    encode_states,
+    load_encoder,
+    token_states,
+)
 from semid.ids.types import SemanticIDs
 
 logger = logging.getLogger(__name__)
@@ -258,23 +264,20 @@ class EncoderDecoderBackend(Backend):
     def _search_input(self, part: str, states: QueryStates, rows: np.ndarray) -> dict[str, torch.Tensor]:
         """The decoder's search input for cached rows (``part``: "q" queries, "i" item texts): every
         token state (``{part}_states``), already projected when the projection is the fixed
-        ``pca`` (``{part}_memory``: computed once for every cached state, not every step), or
+        ``pca`` (``{part}_memory``: every cached state projected once, not every step), or
         (``pooled`` memory) only the sentence embedding, one slot per row."""
-        if self.settings.get("search_memory", "tokens") == "pooled":
+        memory = self.settings.get("search_memory", "tokens")
+        if memory == "pooled":
             return {f"{part}_states": torch.from_numpy(states.pooled(rows))[:, None],
                     f"{part}_mask": torch.ones(len(rows), 1, dtype=torch.bool)}
-        projected = self._projected(part, states)
-        st, sm = (projected or states).gather(rows)
-        return {f"{part}_memory" if projected else f"{part}_states": torch.from_numpy(st), f"{part}_mask": torch.from_numpy(sm)}
-
-    def _projected(self, part: str, states: QueryStates) -> QueryStates | None:
-        """``states`` through the fixed ``pca`` projection, once (None: the projection trains)."""
-        if self.settings.get("search_projection", "learned") != "pca" or self.settings.get("search_memory") != "tokens":
-            return None
+        if self.settings.get("search_projection", "learned") != "pca" or memory != "tokens":
+            st, sm = states.gather(rows)
+            return {f"{part}_states": torch.from_numpy(st), f"{part}_mask": torch.from_numpy(sm)}
         if part not in self._projected_states:
             proj = self.decoder.q_proj.project_states(states.states)
             self._projected_states[part] = QueryStates(proj, states.offsets, dict(states.meta, projected="pca"))
-        return self._projected_states[part]
+        st, sm = self._projected_states[part].gather(rows)
+        return {f"{part}_memory": torch.from_numpy(st), f"{part}_mask": torch.from_numpy(sm)}
 
     def loss(self, module, batch: dict[str, Any]):
         return module(**batch)
@@ -336,10 +339,11 @@ class EncoderDecoderBackend(Backend):
         (``item-states``), so that a resumed run does not encode them again."""
         qs = its = None
         if cfg.caches_states:
-            qs = _cached_states(query_states, _train_query_texts(dataset), Path(work_dir) / "query-states", cfg,
-                                show_progress)
+            qs = cached_states(query_states, _train_query_texts(dataset), Path(work_dir) / "query-states",
+                               cfg.encoder, cfg.max_query_tokens, show_progress)
             if cfg.item_texts:
-                its = _cached_states(item_states, dataset.texts, Path(work_dir) / "item-states", cfg, show_progress)
+                its = cached_states(item_states, dataset.texts, Path(work_dir) / "item-states", cfg.encoder,
+                                    cfg.max_query_tokens, show_progress)
         return cls.create(dataset, ids, cfg, states=qs, item_states=its, show_progress=show_progress)
 
     @classmethod
@@ -375,7 +379,12 @@ class EncoderDecoderBackend(Backend):
         be = cls(cls._module(ids, settings), ids, settings, states, rec_targets=cfg.rec_targets, tasks=tuple(cfg.tasks),
                  item_states=item_states)
         if search and cfg.search_projection == "pca":
-            be.decoder.q_proj.fit(_fit_states(states, item_states, enc, dataset, cfg))
+            cached = [st.states for st in (states, item_states) if st is not None]
+            if not cached:  # a fine-tuned encoder: states of some training queries, from the encoder as it starts
+                from semid.generative.backends.encoder_finetune import fit_sample
+
+                cached = fit_sample(_train_query_texts(dataset), enc)
+            be.decoder.q_proj.fit(cached)
         if finetune:
             from semid.generative.backends.encoder_finetune import JointModule, unfreeze_top_layers
 
@@ -383,31 +392,6 @@ class EncoderDecoderBackend(Backend):
             be._text_encoder = enc
             be.joint = JointModule(be.decoder, enc)
         return be
-
-
-def _cached_states(given, texts: list[str], own: Path, cfg, show_progress: bool) -> QueryStates:
-    """``given`` (a QueryStates or its directory), else ``texts`` encoded once into ``own``."""
-    if isinstance(given, QueryStates):
-        return given
-    if given is not None:
-        return QueryStates.load(given)
-    if not (own / "meta.json").exists():
-        encode_states(texts, cfg.encoder, cfg.max_query_tokens, show_progress=show_progress).save(own)
-    return QueryStates.load(own)
-
-
-def _fit_states(states: QueryStates | None, item_states: QueryStates | None, enc, dataset, cfg,
-                max_texts: int = 2000) -> np.ndarray:
-    """Token states to fit the ``pca`` projection on: the cached training states (queries, then
-    item texts), else (a fine-tuned encoder) those of up to ``max_texts`` evenly spaced training
-    texts from the encoder as it starts."""
-    if states is not None:
-        parts = [states.states] + ([item_states.states] if item_states is not None else [])
-        return np.concatenate([np.asarray(p[np.linspace(0, len(p) - 1, min(len(p), 100_000)).astype(np.int64)])
-                               for p in parts if len(p)])
-    texts = _train_query_texts(dataset)
-    texts = [texts[i] for i in np.unique(np.linspace(0, len(texts) - 1, min(len(texts), max_texts)).astype(np.int64))]
-    return np.concatenate(token_states(enc, texts))
 
 
 def _encoder_dim(enc) -> int:

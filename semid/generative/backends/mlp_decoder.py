@@ -27,7 +27,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from semid.generative.backends.id_decoder import TASK_INDEX, IDDecoder, init_id_vocabulary, search_parts
+from semid.generative.backends.id_decoder import (
+    TASK_INDEX,
+    IDDecoder,
+    init_id_vocabulary,
+    search_parts,
+)
 
 __all__ = ["PrefixMLPDecoder", "MLPCache"]
 

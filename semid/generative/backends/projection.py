@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 __all__ = ["PCAProjection", "FIT_SAMPLE_TOKENS"]
@@ -49,16 +50,22 @@ class PCAProjection(nn.Module):
     def fitted(self) -> bool:
         return bool(self.components.abs().sum() > 0)
 
-    def fit(self, states: np.ndarray, max_tokens: int = FIT_SAMPLE_TOKENS) -> PCAProjection:
-        """Fit on ``states`` (n_tokens, enc_dim), or on ``max_tokens`` evenly spaced rows of it."""
-        n = len(states)
-        if n < 2:
-            raise ValueError(f"search_projection 'pca' needs encoder states to fit on; got {n} token rows")
-        rows = np.unique(np.linspace(0, n - 1, min(n, max_tokens)).astype(np.int64))
-        x = np.asarray(states[rows], dtype=np.float64)
-        mean = x.mean(0)
-        x -= mean
-        vals, vecs = np.linalg.eigh(x.T @ x / max(len(x) - 1, 1))
+    def fit(self, states: np.ndarray | list[np.ndarray], max_tokens: int = FIT_SAMPLE_TOKENS) -> PCAProjection:
+        """Fit on ``states`` (n_tokens, enc_dim), or on ``max_tokens`` evenly spaced rows of it; a
+        list of such arrays (query and item-text states) gives each an equal share of the rows."""
+        parts = [p for p in (states if isinstance(states, list) else [states]) if len(p)]
+        if sum(len(p) for p in parts) < 2:
+            raise ValueError(f"search_projection 'pca' needs encoder states to fit on; got "
+                             f"{sum(len(p) for p in parts)} token rows")
+        share = max(1, max_tokens // len(parts))
+        x = np.concatenate([np.asarray(p[np.unique(np.linspace(0, len(p) - 1, min(len(p), share)).astype(np.int64))],
+                                       dtype=np.float64) for p in parts])
+        # one BLAS thread: the covariance's sums in one order, so the same states give the same
+        # components (and model) however many threads the process has (threadpoolctl: scikit-learn's)
+        with threadpool_limits(1):
+            mean = x.mean(0)
+            x -= mean
+            vals, vecs = np.linalg.eigh(x.T @ x / max(len(x) - 1, 1))
         top = vecs[:, np.argsort(vals)[::-1][:self.d_model]]
         top *= np.where(top[np.abs(top).argmax(0), np.arange(top.shape[1])] < 0, -1.0, 1.0)  # fixed signs
         self.mean.copy_(torch.from_numpy(mean).float())
