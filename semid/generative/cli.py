@@ -11,9 +11,11 @@ EPILOG = """which backend:
                              Learns search and rec in minutes on a CPU: use it on a laptop or for grids.
                              The decoder reads every token state of a query through the states' fixed
                              top-d_model principal components (search_projection=pca, the default: fitted
-                             and applied once, about 1.2x the training throughput of
-                             --set search_projection=learned, which trains the projection; 3 seeds of each
-                             in benchmarks/results/decoder_check.md, every grid row in projection_grid.md).
+                             and applied once: 1.14x the training throughput of
+                             --set search_projection=learned, which trains the projection, for a median
+                             7% less search over the movielens-small grid and 40% less with rec-tuned IDs:
+                             benchmarks/results/decoder_check.md and projection_grid.md. Use learned when
+                             search on IDs unrelated to the text matters more than speed).
                              --set search_memory=pooled reads the sentence embedding alone (cheaper, weaker
                              on search); --set decoder=mlp is a lighter decoder: about 2x the training
                              throughput, the same rec but a fifth less search at 4 epochs

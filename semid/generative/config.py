@@ -58,9 +58,11 @@ class TrainConfig:
     # dropout 0.1, 0.070 / 0.146 and 0.062 / 0.131 for the pooled sentence embedding without and
     # with dropout: the tokens carry what search needs (at 1 epoch the four were within noise)
     search_memory: str = field(default="tokens", metadata={"help": "encoder-decoder: what the decoder reads of a search text: 'tokens' (every encoder token state), 'pooled' (one slot: the sentence embedding, far cheaper) or 'both'"})
-    # measured on ml-latest-small, content IDs, 4 epochs, 3 seeds (benchmarks/results/decoder_check.md):
-    # pca trains 1.2x the examples/s of learned (benchmarks/results/backends.md) at search / rec R@30
-    # 0.119 / 0.147 against 0.127 / 0.153 (within the seeds' spread)
+    # measured on ml-latest-small, 4 epochs, 3 seeds: pca trains 1.14x the examples/s of learned
+    # (benchmarks/results/backends.md: 20.5x the small T5's, against 18.0x) at search / rec R@30 0.119 /
+    # 0.147 against 0.127 / 0.152 on content IDs (benchmarks/results/decoder_check.md); over the whole
+    # grid a median 0.93x learned's search and 0.99x its rec, 0.60x search on rec-tuned IDs
+    # (benchmarks/results/projection_grid.md)
     search_projection: str = field(default="pca", metadata={"help": "encoder-decoder: how the encoder's token states become the decoder's memory: 'pca' (their top d_model principal components, fitted once on the training states, + LayerNorm: fixed, so training projects each cached state once, not every step) or 'learned' (a trained linear layer + LayerNorm)"})
     dropout: float = field(default=0.0, metadata={"help": "encoder-decoder: dropout (0 measured best at CPU budgets of a few epochs; see search_memory)"})
     encoder_train_layers: int = field(default=0, metadata={"help": "encoder-decoder: fine-tune the encoder's top N transformer layers with the decoder (0: frozen, states cached once). Every step then runs the encoder: a GPU budget"})
