@@ -1,13 +1,16 @@
 """The trainable part of the ``encoder-decoder`` backend: a small transformer that emits an ID
 level by level, cross-attending to a memory.
 
-- **Search memory**: the frozen encoder's token states (d_enc), projected to ``d_model``.
+- **Search memory**: the frozen encoder's token states (d_enc), projected to ``d_model``: by their
+  fixed principal components (``search_projection = "pca"``, :mod:`.projection`) or a trained layer.
 - **Rec memory**: the history's ID tokens through the *same* embedding table as the decoder's
   input and output (tied), summed per item (one memory slot per history item, a third of the
   tokens and of the cost with 3-level IDs), plus learned positions, through ``rec_layers``
   self-attention blocks, so that both tasks share one ID vocabulary, as the paper's joint
   model does.
-- **Decoder**: ``layers`` pre-norm blocks (causal self-attention, cross-attention, MLP). The
+- **Decoder**: ``layers`` pre-norm blocks (causal self-attention, cross-attention with
+  ``cross_kv_heads`` key/value heads, MLP; without self-attention each position's input is the sum
+  of the codes so far). The
   first input is a per-task start token; the logits of level ``t`` are the dot products with
   the embeddings of level ``t``'s tokens only (a softmax over that level's codes).
 
@@ -88,9 +91,9 @@ def search_parts(module, q_states, q_mask, i_states, i_mask, q_memory, i_memory)
 
 def packed(layer: nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """``layer`` applied to the rows of ``x`` (B, S, d_in) where ``mask`` (bool (B, S)) is True,
-    zeros elsewhere: padding costs nothing. The same values as ``layer(x)`` at the masked-in rows
-    (a query's memory is mostly padding: ml-latest-small's queries average 6 tokens, a batch pads
-    them to its longest)."""
+    zeros elsewhere. The same values as ``layer(x)`` at the masked-in rows. (On ml-latest-small,
+    whose queries average 6 tokens padded to a batch's longest, a training step measured no faster
+    with it: the decoder's positions dominate the step. Long item texts pad more.)"""
     if mask is None or bool(mask.all()):
         return layer(x)
     y = layer(x[mask])
