@@ -24,10 +24,10 @@ __all__ = ["JointModule", "unfreeze_top_layers", "tokenize", "fit_sample"]
 def fit_sample(texts: list[str], encoder, max_texts: int = 2000) -> list[np.ndarray]:
     """The token states of up to ``max_texts`` evenly spaced ``texts`` from ``encoder`` as it
     starts: what the fixed ``pca`` projection is fitted on when no states are cached."""
+    from semid.generative.backends.projection import evenly_spaced
     from semid.generative.query_states import token_states
 
-    rows = np.unique(np.linspace(0, len(texts) - 1, min(len(texts), max_texts)).astype(np.int64))
-    return [np.concatenate(token_states(encoder, [texts[i] for i in rows]))]
+    return [np.concatenate(token_states(encoder, [texts[i] for i in evenly_spaced(len(texts), max_texts)]))]
 
 
 def _layer_list(model: nn.Module) -> nn.ModuleList:
